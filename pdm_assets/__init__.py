@@ -1,0 +1,1 @@
+"""pdm-assets: predictive maintenance as Dagster software-defined assets on Spark."""

@@ -1,0 +1,1 @@
+"""Resources: everything that differs by deployment (see ``deployments.build_resources``)."""

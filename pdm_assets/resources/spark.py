@@ -1,0 +1,66 @@
+"""The local SparkSession: one per process, UTC, small shuffles, UI off unless asked."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import SparkSession
+
+LOCAL_SPARK_CONF: dict[str, str] = {
+    "spark.master": "local[*]",
+    "spark.app.name": "pdm-assets",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "4",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.memory": "4g",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+}
+
+
+def env_spark_conf() -> dict[str, str]:
+    """Overrides from the environment: PDM_SPARK_MASTER and PDM_SPARK_CONF="k=v,k=v"."""
+    conf: dict[str, str] = {}
+    if os.environ.get("PDM_SPARK_MASTER"):
+        conf["spark.master"] = os.environ["PDM_SPARK_MASTER"]
+    for item in filter(None, os.environ.get("PDM_SPARK_CONF", "").split(",")):
+        key, _, value = item.partition("=")
+        conf[key.strip()] = value.strip()
+    if os.environ.get("PDM_SPARK_UI", "").lower() in ("1", "true", "yes"):
+        conf["spark.ui.enabled"] = "true"
+    return conf
+
+
+def local_spark_conf(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**LOCAL_SPARK_CONF, **(overrides or {}), **env_spark_conf()}
+
+
+def build_local_spark(overrides: Mapping[str, str] | None = None) -> SparkSession:
+    # Workers must run the same interpreter as the driver (the venv's), not whatever is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    for key, value in local_spark_conf(overrides).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+class SparkSessionResource(LazyPySparkResource):
+    """dagster-pyspark's lazy session, started only when an asset or IO manager first needs it.
+
+    Sets PYSPARK_PYTHON first so Python workers run the interpreter Dagster runs in.
+    """
+
+    def _init_session(self) -> None:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        super()._init_session()
+
+
+def local_spark_resource(overrides: Mapping[str, str] | None = None) -> SparkSessionResource:
+    return SparkSessionResource(spark_config=local_spark_conf(overrides))

@@ -1,0 +1,259 @@
+"""Partitioned table storage: one parquet folder per asset and daily partition, swapped atomically.
+
+Layout under one root URI (a local path, ``dbfs:/...`` or a cloud path; all file operations go
+through Hadoop's FileSystem API, so the same code runs wherever Spark does)::
+
+    <root>/<asset>/dt=YYYY-MM-DD/part-*.parquet     a daily partition (Hive style)
+    <root>/<asset>/data/part-*.parquet              an unpartitioned asset
+    <root>/<asset>/_staging/<write-id>/...          new versions being written
+    <root>/<asset>/_trash/<write-id>/...            old versions being replaced
+    <root>/<asset>/_swaps/<write-id>.json           journal of a swap in progress
+
+A write stages every partition first, then records a journal, then swaps each partition with two
+renames (old -> trash, staged -> live). A crash before the journal leaves the live data untouched;
+a crash after it is rolled forward by the next access to the asset, so a reader always sees either
+the old or the new version of a partition, never a mix and never a hole.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pdm_assets.resources.spark import SparkSessionResource
+
+PARTITION_COLUMN = "dt"
+UNPARTITIONED_FOLDER = "data"
+ORPHAN_STAGING_AGE_SECONDS = 6 * 3600
+
+
+class TableStoreError(RuntimeError):
+    """A table or partition that should be there is not, or a write does not fit its partitions."""
+
+
+class _HadoopFs:
+    """The few file operations the swap needs, on any filesystem Hadoop knows."""
+
+    def __init__(self, spark: SparkSession, root: str):
+        jvm = spark._jvm
+        self._jvm = jvm
+        self._Path = jvm.org.apache.hadoop.fs.Path
+        self._fs = self._Path(root).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self._Path(path)))
+
+    def rename(self, src: str, dst: str) -> None:
+        parent = self._Path(dst).getParent()
+        if parent is not None and not self._fs.exists(parent):
+            self._fs.mkdirs(parent)
+        if not self._fs.rename(self._Path(src), self._Path(dst)):
+            raise TableStoreError(f"could not rename {src} to {dst}")
+
+    def delete(self, path: str) -> None:
+        self._fs.delete(self._Path(path), True)
+
+    def list_names(self, path: str) -> list[str]:
+        if not self.exists(path):
+            return []
+        return [status.getPath().getName() for status in self._fs.listStatus(self._Path(path))]
+
+    def modified_seconds_ago(self, path: str) -> float:
+        status = self._fs.getFileStatus(self._Path(path))
+        return time.time() - status.getModificationTime() / 1000.0
+
+    def write_text(self, path: str, text: str) -> None:
+        # Write aside and rename, so a journal is either whole or absent.
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        stream = self._fs.create(self._Path(tmp), True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+        self.rename(tmp, path)
+
+    def read_text(self, path: str) -> str:
+        stream = self._fs.open(self._Path(path))
+        try:
+            return str(self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
+
+
+class PartitionedTableStore:
+    """Read and write one asset's partitions under ``root``; usable without Dagster."""
+
+    def __init__(self, spark: SparkSession, root: str, table_format: str = "parquet"):
+        if table_format != "parquet":
+            # Delta belongs to Databricks, where it is built in; its jars are not available here.
+            raise TableStoreError(f"table format {table_format!r} is not supported locally")
+        self.spark = spark
+        self.root = root.rstrip("/")
+        self.table_format = table_format
+        self._fs = _HadoopFs(spark, self.root)
+
+    # -- locations -------------------------------------------------------------------------
+    def table_path(self, table: str) -> str:
+        return f"{self.root}/{table}"
+
+    def partition_path(self, table: str, partition: str | None) -> str:
+        if partition is None:
+            return f"{self.table_path(table)}/{UNPARTITIONED_FOLDER}"
+        return f"{self.table_path(table)}/{PARTITION_COLUMN}={partition}"
+
+    def _entry(self, partition: str | None) -> str:
+        return UNPARTITIONED_FOLDER if partition is None else f"{PARTITION_COLUMN}={partition}"
+
+    # -- reads -----------------------------------------------------------------------------
+    def exists(self, table: str, partition: str | None = None) -> bool:
+        self.recover(table)
+        return self._fs.exists(self.partition_path(table, partition))
+
+    def stored_partitions(self, table: str) -> list[str]:
+        self.recover(table)
+        prefix = f"{PARTITION_COLUMN}="
+        names = self._fs.list_names(self.table_path(table))
+        return sorted(n[len(prefix) :] for n in names if n.startswith(prefix))
+
+    def read(self, table: str, partitions: Sequence[str] | None = None) -> DataFrame:
+        """One DataFrame over the given partitions (or the unpartitioned table)."""
+        self.recover(table)
+        keys: list[str | None] = list(partitions) if partitions is not None else [None]
+        if not keys:
+            raise TableStoreError(f"no partitions of '{table}' were asked for")
+        paths = [self.partition_path(table, key) for key in keys]
+        missing = [key for key, path in zip(keys, paths, strict=True) if not self._fs.exists(path)]
+        if missing:
+            what = "the table" if missing == [None] else f"partition(s) {', '.join(missing)}"
+            raise TableStoreError(
+                f"{what} of '{table}' not stored under {self.table_path(table)}: "
+                "materialize it first"
+            )
+        return self.spark.read.format(self.table_format).load(paths)
+
+    # -- writes ----------------------------------------------------------------------------
+    def write(
+        self,
+        table: str,
+        df: DataFrame,
+        partitions: Sequence[str] | None = None,
+        time_column: str = "datetime",
+    ) -> None:
+        """Replace the given partitions (or the whole unpartitioned table) with ``df``.
+
+        With several partitions, rows go to the partition of their ``time_column`` day; a
+        partition that receives no rows is stored empty (with the schema), so that "no events
+        that day" is different from "never materialized".
+        """
+        self.recover(table)
+        write_id = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
+        staging = f"{self.table_path(table)}/_staging/{write_id}"
+        keys: list[str | None] = list(partitions) if partitions is not None else [None]
+        try:
+            self._stage(df, staging, keys, time_column)
+        except Exception:
+            self._fs.delete(staging)
+            raise
+        journal = f"{self.table_path(table)}/_swaps/{write_id}.json"
+        self._fs.write_text(journal, json.dumps({"entries": [self._entry(k) for k in keys]}))
+        self._complete_swap(table, write_id)
+
+    def _stage(self, df: DataFrame, staging: str, keys: list[str | None], time_column: str) -> None:
+        if keys == [None] or len(keys) == 1:
+            df.write.format(self.table_format).save(f"{staging}/{self._entry(keys[0])}")
+            return
+        wanted = set(keys)
+        day = F.date_format(F.col(time_column), "yyyy-MM-dd")
+        staged = df.withColumn(PARTITION_COLUMN, day)
+        (staged.write.format(self.table_format).partitionBy(PARTITION_COLUMN).save(staging))
+        written = {
+            n.split("=", 1)[1]
+            for n in self._fs.list_names(staging)
+            if n.startswith(f"{PARTITION_COLUMN}=")
+        }
+        stray = sorted(written - wanted)
+        if stray:
+            raise TableStoreError(
+                f"rows dated {', '.join(stray[:5])} fall outside the partitions being written "
+                f"({min(wanted)}..{max(wanted)})"
+            )
+        empty = df.limit(0)
+        for key in sorted(wanted - written):
+            empty.write.format(self.table_format).save(f"{staging}/{self._entry(key)}")
+
+    def _complete_swap(self, table: str, write_id: str) -> None:
+        base = self.table_path(table)
+        journal = f"{base}/_swaps/{write_id}.json"
+        entries = json.loads(self._fs.read_text(journal))["entries"]
+        for entry in entries:
+            live = f"{base}/{entry}"
+            staged = f"{base}/_staging/{write_id}/{entry}"
+            trash = f"{base}/_trash/{write_id}/{entry}"
+            if not self._fs.exists(staged):
+                continue  # this entry was swapped before an interruption
+            if self._fs.exists(live):
+                if self._fs.exists(trash):
+                    self._fs.delete(live)  # live is a half-moved leftover; trash holds the old
+                else:
+                    self._fs.rename(live, trash)
+            self._fs.rename(staged, live)
+        self._fs.delete(journal)
+        self._fs.delete(f"{base}/_trash/{write_id}")
+        self._fs.delete(f"{base}/_staging/{write_id}")
+
+    def recover(self, table: str) -> None:
+        """Finish any swap a crashed writer left behind; drop old abandoned staging folders."""
+        base = self.table_path(table)
+        for name in self._fs.list_names(f"{base}/_swaps"):
+            if name.endswith(".json"):
+                self._complete_swap(table, name[: -len(".json")])
+        for write_id in self._fs.list_names(f"{base}/_staging"):
+            path = f"{base}/_staging/{write_id}"
+            if self._fs.modified_seconds_ago(path) > ORPHAN_STAGING_AGE_SECONDS:
+                self._fs.delete(path)
+
+
+def _table_name(key: dg.AssetKey) -> str:
+    return "/".join(key.path)
+
+
+class PartitionedParquetIOManager(dg.ConfigurableIOManager):
+    """Stores Spark DataFrames as parquet tables, one folder per asset and daily partition.
+
+    Single-run backfills hand over one DataFrame for a whole range; it is split by the day of its
+    ``datetime`` column. Inputs that map to several upstream partitions load as one DataFrame.
+    """
+
+    root: str
+    table_format: str = "parquet"
+    pyspark: dg.ResourceDependency[SparkSessionResource]
+
+    def _store(self) -> PartitionedTableStore:
+        return PartitionedTableStore(self.pyspark.spark_session, self.root, self.table_format)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if not isinstance(obj, DataFrame):
+            raise TableStoreError(
+                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, "
+                "expected a Spark DataFrame"
+            )
+        partitions = context.asset_partition_keys if context.has_asset_partitions else None
+        table = _table_name(context.asset_key)
+        store = self._store()
+        store.write(table, obj, partitions)
+        first = partitions[0] if partitions else None
+        context.add_output_metadata(
+            {"path": dg.MetadataValue.path(store.partition_path(table, first))}
+        )
+
+    def load_input(self, context: dg.InputContext) -> DataFrame:
+        table = _table_name(context.asset_key)
+        partitions = context.asset_partition_keys if context.has_asset_partitions else None
+        return self._store().read(table, partitions)

@@ -1,0 +1,48 @@
+"""Tunables with defaults, read from the environment when asked (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+DEFAULT_START_DATE = "2015-01-01"  # the public Azure data set begins here
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str
+    start_date: str
+    source: str
+    landing_dir: str
+    n_machines: int
+    seed: int
+    horizon_hours: int
+
+    @property
+    def start(self) -> date:
+        return date.fromisoformat(self.start_date)
+
+    @property
+    def tables_root(self) -> str:
+        """URI root of the partitioned tables (a local path, dbfs:/ or a cloud URI)."""
+        return _env("PDM_TABLES_ROOT", str(Path(self.data_dir) / "tables"))
+
+
+def load_settings() -> Settings:
+    data_dir = str(Path(_env("PDM_DATA_DIR", str(Path.cwd() / "data"))).absolute())
+    return Settings(
+        data_dir=data_dir,
+        start_date=_env("PDM_START_DATE", DEFAULT_START_DATE),
+        source=_env("PDM_SOURCE", "simulator"),
+        landing_dir=_env("PDM_LANDING_DIR", str(Path(data_dir) / "landing")),
+        n_machines=int(_env("PDM_MACHINES", "100")),
+        seed=int(_env("PDM_SEED", "42")),
+        horizon_hours=int(_env("PDM_HORIZON_HOURS", "48")),
+    )
