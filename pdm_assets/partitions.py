@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
 import dagster as dg
 
 from pdm_assets.settings import load_settings
@@ -12,3 +15,92 @@ def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinit
     return dg.DailyPartitionsDefinition(
         start_date=start_date or load_settings().start_date, timezone="UTC", fmt="%Y-%m-%d"
     )
+
+
+def horizon_days(horizon_hours: int) -> int:
+    """Whole days of look-ahead a label of day D needs: failures of D .. D + this."""
+    return -(-horizon_hours // 24)
+
+
+def label_partitions(
+    horizon_hours: int | None = None, start_date: str | None = None
+) -> dg.DailyPartitionsDefinition:
+    """Daily partitions that end ``horizon_days`` before the raw ones.
+
+    Dagster trims a look-ahead range at the newest partition without a word; ending the label
+    partitions earlier means every label partition that exists (and so every one automation may
+    ask for) has its whole horizon of failures available.
+    """
+    settings = load_settings()
+    days = horizon_days(horizon_hours or settings.horizon_hours)
+    return dg.DailyPartitionsDefinition(
+        start_date=start_date or settings.start_date,
+        timezone="UTC",
+        fmt="%Y-%m-%d",
+        end_offset=-days,
+    )
+
+
+def monthly_partitions(start_date: str | None = None) -> dg.MonthlyPartitionsDefinition:
+    """Model periods: one per month, the current (unfinished) month included."""
+    return dg.MonthlyPartitionsDefinition(
+        start_date=start_date or load_settings().start_date,
+        timezone="UTC",
+        fmt="%Y-%m-%d",
+        end_offset=1,
+    )
+
+
+def model_lag_days(horizon_hours: int) -> int:
+    """Day D is scored by the model of the month of D minus this many days.
+
+    The model of period P learns from labels whose horizon ended before P started; mapping D to
+    the month of D - (horizon + 1 day) leaves that model a few days to be trained on the
+    schedule, so scoring a day never waits for future data.
+    """
+    return horizon_days(horizon_hours) + 1
+
+
+def model_partition_for_day(day: date, horizon_hours: int) -> str:
+    shifted = day - timedelta(days=model_lag_days(horizon_hours))
+    return shifted.replace(day=1).isoformat()
+
+
+GRID_HOURS = 12
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """The days a model of one period trains on, and the exact row cutoff inside them."""
+
+    first_day: date
+    last_day: date
+    cutoff: datetime  # rows need T + horizon < cutoff (the period's start)
+
+    @property
+    def days(self) -> list[date]:
+        n = (self.last_day - self.first_day).days + 1
+        return [self.first_day + timedelta(days=i) for i in range(n)]
+
+
+def training_window(
+    period_start: datetime, partitions_start: date, horizon_hours: int, months: int = 12
+) -> TrainingWindow:
+    """Up to ``months`` of history, ending where the labels' look-ahead would reach the period.
+
+    A row at T is usable only if T + horizon < period start: its label saw nothing of the period.
+    """
+    period_start = period_start.replace(tzinfo=None)
+    last_t = period_start - timedelta(hours=horizon_hours)
+    # Latest grid time strictly before period_start - horizon.
+    step = timedelta(hours=GRID_HOURS)
+    last_t = datetime.combine(last_t.date(), datetime.min.time()) + step * (
+        (last_t - datetime.combine(last_t.date(), datetime.min.time())) // step
+    )
+    if last_t + timedelta(hours=horizon_hours) >= period_start:
+        last_t -= step
+    month, year = period_start.month - months, period_start.year
+    while month < 1:
+        month, year = month + 12, year - 1
+    first = max(date(year, month, min(period_start.day, 28)), partitions_start)
+    return TrainingWindow(first_day=first, last_day=last_t.date(), cutoff=period_start)

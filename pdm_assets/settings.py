@@ -24,6 +24,12 @@ class Settings:
     n_machines: int
     seed: int
     horizon_hours: int
+    history_start: str
+
+    @property
+    def history_start_date(self) -> date:
+        """Start of the maintenance record: "never replaced" counts from here."""
+        return date.fromisoformat(self.history_start)
 
     @property
     def start(self) -> date:
@@ -33,6 +39,16 @@ class Settings:
     def tables_root(self) -> str:
         """URI root of the partitioned tables (a local path, dbfs:/ or a cloud URI)."""
         return _env("PDM_TABLES_ROOT", str(Path(self.data_dir) / "tables"))
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """PDM_MLFLOW_TRACKING_URI or MLFLOW_TRACKING_URI; default a sqlite store under data_dir."""
+        default = f"sqlite:///{Path(self.data_dir) / 'mlflow' / 'mlflow.db'}"
+        return _env("PDM_MLFLOW_TRACKING_URI", _env("MLFLOW_TRACKING_URI", default))
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        return _env("PDM_MLFLOW_ARTIFACTS", (Path(self.data_dir) / "mlflow" / "artifacts").as_uri())
 
 
 def load_settings() -> Settings:
@@ -45,4 +61,5 @@ def load_settings() -> Settings:
         n_machines=int(_env("PDM_MACHINES", "100")),
         seed=int(_env("PDM_SEED", "42")),
         horizon_hours=int(_env("PDM_HORIZON_HOURS", "48")),
+        history_start=_env("PDM_HISTORY_START", "2014-01-01"),
     )

@@ -1,7 +1,5 @@
 """Raw ingestion: one daily partition per source table, plus the fleet inventory."""
 
-from __future__ import annotations
-
 from datetime import date
 
 import dagster as dg

@@ -9,7 +9,12 @@ import dagster as dg
 
 from pdm_assets.resources.sources import source_from_settings
 from pdm_assets.resources.spark import local_spark_resource
-from pdm_assets.resources.storage import PartitionedParquetIOManager
+from pdm_assets.resources.storage import (
+    ModelVersionIOManager,
+    PartitionedParquetIOManager,
+    TableStoreResource,
+)
+from pdm_assets.resources.tracking import MlflowTracking
 from pdm_assets.settings import Settings, load_settings
 
 DEPLOYMENTS = ("local",)
@@ -24,9 +29,16 @@ def build_resources(
     if deployment not in DEPLOYMENTS:
         raise ValueError(f"unknown PDM_DEPLOYMENT {deployment!r}; expected one of {DEPLOYMENTS}")
     spark = local_spark_resource()
+    tables = TableStoreResource(root=settings.tables_root, pyspark=spark)
     return {
         "pyspark": spark,
         "pyspark_step_launcher": dg.ResourceDefinition.none_resource(),
-        "table_io_manager": PartitionedParquetIOManager(root=settings.tables_root, pyspark=spark),
+        "tables": tables,
+        "table_io_manager": PartitionedParquetIOManager(tables=tables),
+        "model_io_manager": ModelVersionIOManager(tables=tables),
+        "mlflow_tracking": MlflowTracking(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_location=settings.mlflow_artifact_location,
+        ),
         "raw_source": source_from_settings(settings),
     }

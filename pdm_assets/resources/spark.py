@@ -1,7 +1,5 @@
 """The local SparkSession: one per process, UTC, small shuffles, UI off unless asked."""
 
-from __future__ import annotations
-
 import os
 import sys
 from collections.abc import Mapping

@@ -15,8 +15,6 @@ a crash after it is rolled forward by the next access to the asset, so a reader 
 the old or the new version of a partition, never a mix and never a hole.
 """
 
-from __future__ import annotations
-
 import json
 import time
 import uuid
@@ -110,6 +108,29 @@ class PartitionedTableStore:
 
     def _entry(self, partition: str | None) -> str:
         return UNPARTITIONED_FOLDER if partition is None else f"{PARTITION_COLUMN}={partition}"
+
+    # -- small records (e.g. which model version a partition produced) ----------------------
+    def record_path(self, table: str, partition: str) -> str:
+        return f"{self.table_path(table)}/{partition}.json"
+
+    def write_record(self, table: str, partition: str, record: dict[str, Any]) -> None:
+        """A small JSON document per partition, replaced atomically (write aside, rename)."""
+        path = self.record_path(table, partition)
+        pending = f"{path}.new"
+        if self._fs.exists(pending):  # finish a crashed write before starting another
+            self._fs.delete(path)
+            self._fs.rename(pending, path)
+        self._fs.write_text(pending, json.dumps(record, sort_keys=True, default=str))
+        # A crash between these two steps leaves only the pending record, which reads prefer.
+        self._fs.delete(path)
+        self._fs.rename(pending, path)
+
+    def read_record(self, table: str, partition: str) -> dict[str, Any]:
+        path = self.record_path(table, partition)
+        for candidate in (f"{path}.new", path):
+            if self._fs.exists(candidate):
+                return json.loads(self._fs.read_text(candidate))
+        raise TableStoreError(f"partition {partition} of '{table}' not stored at {path}")
 
     # -- reads -----------------------------------------------------------------------------
     def exists(self, table: str, partition: str | None = None) -> bool:
@@ -224,6 +245,17 @@ def _table_name(key: dg.AssetKey) -> str:
     return "/".join(key.path)
 
 
+class TableStoreResource(dg.ConfigurableResource):
+    """The table store as a resource, for assets that read their own earlier partitions."""
+
+    root: str
+    table_format: str = "parquet"
+    pyspark: dg.ResourceDependency[SparkSessionResource]
+
+    def store(self) -> PartitionedTableStore:
+        return PartitionedTableStore(self.pyspark.spark_session, self.root, self.table_format)
+
+
 class PartitionedParquetIOManager(dg.ConfigurableIOManager):
     """Stores Spark DataFrames as parquet tables, one folder per asset and daily partition.
 
@@ -231,12 +263,10 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
     ``datetime`` column. Inputs that map to several upstream partitions load as one DataFrame.
     """
 
-    root: str
-    table_format: str = "parquet"
-    pyspark: dg.ResourceDependency[SparkSessionResource]
+    tables: dg.ResourceDependency[TableStoreResource]
 
-    def _store(self) -> PartitionedTableStore:
-        return PartitionedTableStore(self.pyspark.spark_session, self.root, self.table_format)
+    def store(self) -> PartitionedTableStore:
+        return self.tables.store()
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if not isinstance(obj, DataFrame):
@@ -246,14 +276,41 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             )
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
         table = _table_name(context.asset_key)
-        store = self._store()
+        store = self.store()
         store.write(table, obj, partitions)
         first = partitions[0] if partitions else None
         context.add_output_metadata(
             {"path": dg.MetadataValue.path(store.partition_path(table, first))}
         )
 
-    def load_input(self, context: dg.InputContext) -> DataFrame:
+    def load_input(self, context: dg.InputContext) -> DataFrame | None:
+        """None when a mapping reaches before the first partition (e.g. yesterday's state)."""
         table = _table_name(context.asset_key)
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
-        return self._store().read(table, partitions)
+        if partitions is not None and not partitions:
+            return None
+        return self.store().read(table, partitions)
+
+
+class ModelVersionIOManager(dg.ConfigurableIOManager):
+    """Stores what a model partition produced as a small JSON record, not as a table.
+
+    The record names the registered MLflow model version; scores load exactly that version,
+    never "latest in the registry", so re-training one period cannot silently change another's.
+    """
+
+    tables: dg.ResourceDependency[TableStoreResource]
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if not isinstance(obj, dict) or "version" not in obj:
+            raise TableStoreError(
+                f"{context.asset_key.to_user_string()} must return a model-version record"
+            )
+        table = _table_name(context.asset_key)
+        self.tables.store().write_record(table, context.asset_partition_key, obj)
+
+    def load_input(self, context: dg.InputContext) -> dict[str, dict[str, Any]]:
+        """Records by model partition key (a range of days may span two periods)."""
+        table = _table_name(context.asset_key)
+        store = self.tables.store()
+        return {key: store.read_record(table, key) for key in context.asset_partition_keys}

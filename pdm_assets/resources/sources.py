@@ -1,0 +1,312 @@
+"""Where raw data comes from: the simulator or the CSV landing zone, behind one resource.
+
+``PDM_SOURCE=simulator|landing`` picks the kind (see ``source_from_settings``); asset code only
+calls ``read_days``, ``read_machines`` and ``read_maintenance_before``, never branching on kind.
+Whatever the kind, frames come back validated (transforms/validation.py) with exactly the schema's
+columns and types, so a broken delivery fails in the raw asset that read it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from pdm_assets import landing, schemas
+from pdm_assets.transforms import validation as v
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+    from pdm_assets.settings import Settings
+    from pdm_assets.simulator import FleetSimulator
+
+KINDS = ("simulator", "landing")
+SIMULATOR_SOURCE = "simulator"
+
+
+class RawDataSource(dg.ConfigurableResource):
+    """Raw Azure-PdM tables for given days, from the simulator or the CSV landing zone."""
+
+    kind: str = "simulator"
+    landing_dir: str = ""
+    n_machines: int = 100
+    seed: int = 42
+    history_start: str = "2014-01-01"
+
+    # --- public API ------------------------------------------------------------------------------
+    def read_days(self, spark: SparkSession, table: str, days: Sequence[date]) -> DataFrame:
+        """One daily table for the given days (a single-run backfill reads many at once).
+
+        Every day must be delivered; an empty telemetry day counts as missing. Validation costs one
+        Spark job whatever the number of days when the data is good (see validation.py).
+        """
+        if table not in schemas.DAILY_TABLES:
+            raise ValueError(
+                f"{table!r} is not a daily table; expected {list(schemas.DAILY_TABLES)}"
+            )
+        wanted = sorted(set(days))
+        if not wanted:
+            raise ValueError(f"read_days({table!r}): no days requested")
+        one_day = wanted[0] if len(wanted) == 1 else None
+        if self._kind() == "landing":
+            source = self._table_dir(table)
+            raw = self._read_landing_files(spark, table, wanted, require_all=True)
+            typed = v.parse_raw_table(raw, table, source=source, day=one_day, check=False)
+        else:
+            source = SIMULATOR_SOURCE
+            typed = self._simulated(spark, table, _contiguous_runs(wanted))
+        return v.validate_table(
+            typed,
+            table,
+            source=source,
+            day=one_day,
+            known_machines=self._machine_ids(),
+            days=wanted,
+            require_rows=table == "telemetry",
+        )
+
+    def read_machines(self, spark: SparkSession) -> DataFrame:
+        """The fleet inventory: machineID, model, age."""
+        if self._kind() == "landing":
+            path = self._machines_file()
+            raw = self._read_csv(spark, "machines", [path], _header(path, "machines"))
+            typed = v.parse_raw_table(raw, "machines", source=path, day=None, check=False)
+            return v.validate_table(typed, "machines", source=path, day=None)
+        typed = _from_pandas(spark, self.simulator().machines(), "machines")
+        return v.validate_table(typed, "machines", source=SIMULATOR_SOURCE, day=None)
+
+    def read_maintenance_before(self, spark: SparkSession, before: date) -> DataFrame:
+        """All maintenance with datetime < ``before``: the replacement history older than the first
+        partition, which features need (time since each component's last replacement)."""
+        machines = self._machine_ids()
+        if self._kind() == "landing":
+            days = [d for d in self.available_days("maintenance") if d < before]
+            if not days:
+                return _empty(spark, "maintenance")
+            source = self._table_dir("maintenance")
+            raw = self._read_landing_files(spark, "maintenance", days, require_all=True)
+            typed = v.parse_raw_table(raw, "maintenance", source=source, day=None, check=False)
+            return v.validate_table(
+                typed, "maintenance", source=source, day=None, known_machines=machines
+            )
+        sim = self.simulator()
+        if before <= sim.history_start:
+            return _empty(spark, "maintenance")
+        typed = _from_pandas(spark, sim.maintenance(sim.history_start, before), "maintenance")
+        n_days = (before - sim.history_start).days
+        return v.validate_table(
+            typed,
+            "maintenance",
+            source=SIMULATOR_SOURCE,
+            day=None,
+            known_machines=machines,
+            days=[sim.history_start + timedelta(days=i) for i in range(n_days)],
+        )
+
+    def available_days(self, table: str) -> list[date]:
+        """Landing: days whose final ``.csv`` exists (``.tmp`` files are still being written).
+        Simulator: any day can be generated, so there is no list; returns []."""
+        if table not in schemas.DAILY_TABLES:
+            raise ValueError(
+                f"{table!r} is not a daily table; expected {list(schemas.DAILY_TABLES)}"
+            )
+        if self._kind() == "landing":
+            return landing.landed_days(self._landing_dir(), table)
+        return []
+
+    def simulator(self) -> FleetSimulator:
+        from pdm_assets.simulator import FleetSimulator
+
+        return FleetSimulator(
+            n_machines=self.n_machines,
+            seed=self.seed,
+            history_start=date.fromisoformat(self.history_start),
+        )
+
+    # --- internals -------------------------------------------------------------------------------
+    def _kind(self) -> str:
+        if self.kind not in KINDS:
+            raise ValueError(f"RawDataSource.kind (PDM_SOURCE) is {self.kind!r}; expected {KINDS}")
+        return self.kind
+
+    def _landing_dir(self) -> str:
+        if not self.landing_dir:
+            raise ValueError("RawDataSource(kind='landing') needs landing_dir (PDM_LANDING_DIR)")
+        return self.landing_dir
+
+    def _machines_file(self) -> str:
+        path = landing.machines_path(self._landing_dir())
+        if not path.is_file():
+            raise v.ValidationError(
+                f"missing file {path}",
+                source=str(path),
+                table="machines",
+                expected="the machines inventory (machines.csv) in the landing zone",
+            )
+        return str(path)
+
+    def _machine_ids(self) -> set[int]:
+        """The inventory's ids for the unknown-machine check. Read in Python, without validating
+        the inventory again (the machines asset does that): a Spark job here would cost more
+        than the check."""
+        if self._kind() == "landing":
+            path = self._machines_file()
+            header = _header(path, "machines")
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = csv.reader(fh)
+                next(rows)
+                column = header.index("machineID")
+                values = [r[column].strip() for r in rows if len(r) > column]
+            return {int(x) for x in values if x.isdigit()}
+        return {int(i) for i in self.simulator().machines()["machineID"]}
+
+    def _table_dir(self, table: str) -> str:
+        return os.path.join(self._landing_dir(), table)
+
+    def _simulated(
+        self, spark: SparkSession, table: str, runs: list[tuple[date, date]]
+    ) -> DataFrame:
+        import pandas as pd
+
+        sim = self.simulator()
+        parts = [getattr(sim, table)(start, end) for start, end in runs]
+        pdf = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return _from_pandas(spark, pdf, table)
+
+    def _read_landing_files(
+        self, spark: SparkSession, table: str, days: list[date], *, require_all: bool
+    ) -> DataFrame:
+        """All-string frame of the day files plus ``_day``, ``_source`` and ``_row``.
+
+        Headers are checked in Python first (one line per file): Spark's CSV reader would map a
+        user schema onto the columns by position and silently mislabel a reordered file.
+        """
+        root = self._landing_dir()
+        paths = {d: landing.day_path(root, table, d) for d in days}
+        missing = [d for d, p in paths.items() if not p.is_file()]
+        if missing and require_all:
+            d = missing[0]
+            more = f" (and {len(missing) - 1} more day(s))" if len(missing) > 1 else ""
+            raise v.ValidationError(
+                f"missing file {paths[d]}{more}",
+                source=str(paths[d]),
+                table=table,
+                day=d,
+                expected=f"one {table} file per day, header-only when the day had no records",
+            )
+        by_header: dict[tuple[str, ...], list[str]] = {}
+        for d, p in paths.items():
+            if d in missing:
+                continue
+            header = _header(p, table, day=d)
+            by_header.setdefault(header, []).append(str(p))
+        frames = [self._read_csv(spark, table, files, h) for h, files in by_header.items()]
+        out = frames[0]
+        for frame in frames[1:]:
+            out = out.unionByName(frame)
+        return out
+
+    @staticmethod
+    def _read_csv(
+        spark: SparkSession, table: str, files: list[str], header: Sequence[str]
+    ) -> DataFrame:
+        """Read files sharing one header as all-string columns with provenance.
+
+        ``multiLine`` makes each file one unsplittable input, so the ids that
+        ``monotonically_increasing_id`` gives a file's rows are contiguous and in file order:
+        validation turns ``_row`` into a line number only when it reports an error. Files are
+        selected by a name filter on their directory, which avoids Spark's listing job for long
+        path lists.
+        """
+        from pyspark.sql import functions as F
+
+        folder = os.path.dirname(files[0])
+        names = sorted(os.path.basename(f) for f in files)
+        if any(os.path.dirname(f) != folder for f in files):
+            raise ValueError("files must share one directory")
+        glob = names[0] if len(names) == 1 else "{" + ",".join(names) + "}"
+        reader = (
+            spark.read.schema(v.string_schema(header))
+            .option("header", True)
+            .option("multiLine", True)
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", v.CORRUPT)
+            .option("pathGlobFilter", _escape_glob(glob))
+        )
+        raw = reader.csv(folder)
+        file_name = F.col("_metadata.file_name")
+        day = F.to_date(F.regexp_extract(file_name, r"^(\d{4}-\d{2}-\d{2})\.csv$", 1))
+        provenance = [
+            F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "").alias(v.SOURCE),
+            F.monotonically_increasing_id().alias(v.ROW),
+        ]
+        if table in schemas.DAILY_TABLES:
+            provenance.insert(0, day.alias(v.DAY))
+        return raw.select(*header, v.CORRUPT, *provenance)
+
+
+def source_from_settings(settings: Settings | None = None) -> RawDataSource:
+    """The configured source (PDM_SOURCE, PDM_LANDING_DIR, PDM_MACHINES, PDM_SEED)."""
+    from pdm_assets.settings import load_settings
+
+    s = settings or load_settings()
+    if s.source not in KINDS:
+        raise ValueError(f"PDM_SOURCE is {s.source!r}; expected one of {KINDS}")
+    return RawDataSource(
+        kind=s.source, landing_dir=s.landing_dir, n_machines=s.n_machines, seed=s.seed
+    )
+
+
+def _header(
+    path: os.PathLike[str] | str, table: str, *, day: date | None = None
+) -> tuple[str, ...]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise v.ValidationError(
+            "empty file",
+            source=str(path),
+            table=table,
+            day=day,
+            line=1,
+            expected=f"a header row {schemas.ALL_TABLES[table].column_names}",
+        )
+    header = [h.strip() for h in header]
+    v.check_columns(header, table, source=str(path), day=day)
+    return tuple(header)
+
+
+def _escape_glob(pattern: str) -> str:
+    # Day file names only hold digits, '-' and '.'; escape anything else a glob would interpret.
+    return re.sub(r"([\[\]*?\\])", r"\\\1", pattern)
+
+
+def _contiguous_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as [start, end) runs, so the simulator generates each run in one call."""
+    runs: list[tuple[date, date]] = []
+    for d in days:
+        if runs and runs[-1][1] == d:
+            runs[-1] = (runs[-1][0], d + timedelta(days=1))
+        else:
+            runs.append((d, d + timedelta(days=1)))
+    return runs
+
+
+def _from_pandas(spark: SparkSession, pdf: pd.DataFrame, table: str) -> DataFrame:
+    """pandas (int64 ids, naive UTC datetime64) to Spark with the schema's exact types."""
+    schema = v.spark_schema(table)
+    pdf = pdf[[f.name for f in schema.fields]]
+    ints = {f.name: "int32" for f in schema.fields if f.dataType.typeName() == "integer"}
+    pdf = pdf.astype(ints) if ints else pdf
+    return spark.createDataFrame(pdf, schema=schema)
+
+
+def _empty(spark: SparkSession, table: str) -> DataFrame:
+    return spark.createDataFrame([], schema=v.spark_schema(table))
