@@ -1,0 +1,319 @@
+"""Scoring feature rows, turning scores into a short daily alert list, and grading a scored day.
+
+A score row per (machine, 12-hour grid time) is what the model produces, but a maintenance planner
+acts per machine and day and can only visit a few machines: so alerts keep each machine's riskiest
+row of the day, rank them, name the component, and say in fleet terms why the machine stands out.
+Explanations are z-scores against the rest of the fleet at the same instant (not model
+attributions): they are cheap, model-agnostic and read as "what is unusual about this machine now".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from pdm_assets.schemas import COMPONENTS, ERROR_CODES, SENSORS
+from pdm_assets.transforms.features import DAY_US, HOUR_US, epoch_us, micros
+from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
+from pdm_assets.transforms.model import evaluation_from_confusion
+
+PROBABILITY_COLUMNS: list[str] = [f"p_{label}" for label in LABELS]
+COMPONENT_PROBABILITY_COLUMNS: list[str] = [f"p_{c}" for c in COMPONENTS]
+# What a technician can check on the machine: 24 h sensor levels and spread, recent errors, and
+# component ages. The 12/36 h windows would mostly repeat the 24 h ones in an explanation.
+EXPLAIN_COLUMNS: tuple[str, ...] = (
+    *(f"{s}_{stat}_24h" for s in SENSORS for stat in ("mean", "std")),
+    *(f"{e}_count_24h" for e in ERROR_CODES),
+    *(f"{c}_days_since_replacement" for c in COMPONENTS),
+)
+DEFAULT_ALERT_BUDGET = 5
+DEFAULT_LEAD_HOURS: tuple[int, ...] = (12, 24)
+
+
+def utc_day(column: str | Column = "datetime") -> Column:
+    """The UTC calendar day of a timestamp, whatever the session time zone."""
+    us = micros(column)
+    return F.date_from_unix_date(((us - F.pmod(us, F.lit(DAY_US))) / F.lit(DAY_US)).cast("int"))
+
+
+def score_features(model: PipelineModel, features: DataFrame, model_version: str) -> DataFrame:
+    """Per feature row: machineID, datetime, p_none, p_comp1..p_comp4 (double), predicted (a label
+    of LABELS), risk = 1 - p_none, model_version (string).
+
+    Probabilities are unpacked into named columns so the table is usable from SQL and parquet
+    readers without MLlib's vector type; the model must declare exactly the 5 LABELS, otherwise
+    the columns would silently mean different classes.
+    """
+    classifier = model.stages[-1]
+    n_classes = getattr(classifier, "numClasses", None)
+    if n_classes != len(LABELS):
+        raise ValueError(
+            f"score_features: model {model_version!r} predicts {n_classes} classes, expected "
+            f"{len(LABELS)} ({', '.join(LABELS)}); was it trained with build_pipeline?"
+        )
+    probability = vector_to_array(F.col("probability"))
+    predicted = F.element_at(
+        F.array(*(F.lit(label) for label in LABELS)), F.col("prediction").cast("int") + 1
+    )
+    return model.transform(features).select(
+        "machineID",
+        "datetime",
+        *(probability[i].alias(name) for i, name in enumerate(PROBABILITY_COLUMNS)),
+        predicted.alias("predicted"),
+        (F.lit(1.0) - probability[0]).alias("risk"),
+        F.lit(model_version).cast("string").alias("model_version"),
+    )
+
+
+def _component_at_risk() -> Column:
+    """Argmax of p_comp1..p_comp4 (lowest component on ties), as a component name."""
+    best = F.greatest(*(F.col(c) for c in COMPONENT_PROBABILITY_COLUMNS))
+    name = F.lit(COMPONENTS[-1])
+    for comp, column in reversed(list(zip(COMPONENTS, COMPONENT_PROBABILITY_COLUMNS, strict=True))):
+        name = F.when(F.col(column) == best, F.lit(comp)).otherwise(name)
+    return name
+
+
+def maintenance_alerts(
+    scores: DataFrame,
+    features: DataFrame,
+    threshold: float,
+    explain_columns: Sequence[str] = EXPLAIN_COLUMNS,
+    top_features: int = 3,
+) -> DataFrame:
+    """The alert list: one row per machine and UTC day whose highest risk that day is >= threshold.
+
+    Columns: day (date), rank (int, 1..n per day by risk desc, then machineID), machineID,
+    datetime (of the machine's riskiest row; earliest on ties), component (argmax of
+    p_comp1..p_comp4), risk, model_version, explanation (string), top_features
+    (array<struct<name, z, value>>, by |z| desc). The schema is the same with zero alerts.
+
+    The explanation lists the `top_features` inputs of `explain_columns` whose value is furthest,
+    in fleet standard deviations, from the mean of all machines in `features` at that same
+    datetime, e.g. "vibration_mean_24h +3.2σ vs fleet; error5_count_24h +2.5σ". A feature that is
+    null for the machine or constant across the fleet has no z and is skipped.
+    """
+    riskiest = Window.partitionBy("machineID", "day").orderBy(F.desc("risk"), "datetime")
+    by_day = Window.partitionBy("day").orderBy(F.desc("risk"), "machineID")
+    alerts = (
+        scores.withColumn("day", utc_day())
+        .withColumn("_n", F.row_number().over(riskiest))
+        .filter((F.col("_n") == 1) & (F.col("risk") >= F.lit(float(threshold))))
+        .withColumn("rank", F.row_number().over(by_day))
+        .select(
+            "day",
+            "rank",
+            "machineID",
+            "datetime",
+            _component_at_risk().alias("component"),
+            "risk",
+            "model_version",
+        )
+    )
+
+    columns = list(explain_columns)
+    fleet = features.groupBy("datetime").agg(
+        *(F.avg(c).alias(f"_mean_{i}") for i, c in enumerate(columns)),
+        *(F.stddev_samp(c).alias(f"_std_{i}") for i, c in enumerate(columns)),
+    )
+    own = features.select(
+        "machineID", "datetime", *(F.col(c).alias(f"_v_{i}") for i, c in enumerate(columns))
+    )
+    joined = alerts.join(own, ["machineID", "datetime"], "left").join(fleet, "datetime", "left")
+
+    def z(i: int) -> Column:
+        std = F.col(f"_std_{i}")
+        return F.when(std > 0, (F.col(f"_v_{i}") - F.col(f"_mean_{i}")) / std)
+
+    candidates = F.array(
+        *(
+            F.struct(
+                (-F.abs(z(i))).alias("key"),  # sort_array ascending: largest |z| first, then name
+                F.lit(name).alias("name"),
+                z(i).alias("z"),
+                F.col(f"_v_{i}").cast("double").alias("value"),
+            )
+            for i, name in enumerate(columns)
+        )
+    )
+    top = F.transform(
+        F.slice(F.sort_array(F.filter(candidates, lambda s: s["z"].isNotNull())), 1, top_features),
+        lambda s: F.struct(s["name"].alias("name"), s["z"].alias("z"), s["value"].alias("value")),
+    )
+    explanation = F.concat_ws(
+        "; ",
+        F.transform(
+            F.col("top_features"),
+            lambda s, i: F.concat(
+                s["name"],
+                F.lit(" "),
+                F.format_string("%+.1fσ", s["z"]),
+                F.when(i == 0, F.lit(" vs fleet")).otherwise(F.lit("")),
+            ),
+        ),
+    )
+    return joined.withColumn("top_features", top if columns else F.array()).select(
+        "day",
+        F.col("rank").cast("int").alias("rank"),
+        "machineID",
+        "datetime",
+        "component",
+        "risk",
+        "model_version",
+        explanation.alias("explanation"),
+        "top_features",
+    )
+
+
+def evaluate_day(
+    scores: DataFrame,
+    alerts: DataFrame,
+    labels: DataFrame,
+    failures: DataFrame,
+    threshold: float,
+    alert_budget: int = DEFAULT_ALERT_BUDGET,
+    lead_hours: Sequence[float] = DEFAULT_LEAD_HOURS,
+    horizon_hours: float = DEFAULT_HORIZON_HOURS,
+    day: date | datetime | None = None,
+) -> dict[str, float | int | None]:
+    """How the scores and alerts of UTC day D did, once its labels are final.
+
+    D is `day`, or else the day of the latest score row. Inputs: `scores` covering D - 2 .. D
+    (horizon before D, for lead times), `alerts` (maintenance_alerts), `labels` of D, and
+    `failures` covering D .. D + horizon. Definitions (None where the denominator is 0):
+
+    - rows, machines: score rows of D joined to labels; distinct machines scored on D.
+    - alert_precision / alert_recall: row level on D, "risk >= threshold" against
+      "label != none" (precision over alerting rows, recall over rows with a failure coming).
+    - macro_f1: `predicted` vs `label` on D, averaged over the failure classes that occur
+      (same rule as model.evaluate).
+    - failures: failures dated on D. failures_caught_{L}h: share of them with a score row of the
+      same machine at T, f - horizon <= T <= f - L (inside the label horizon and at least L hours
+      ahead), risk >= threshold and the failed component as the component at risk (argmax of
+      p_comp1..4, what an alert names; equal to `predicted` whenever that is not "none").
+    - alerts: alert rows of D. An alert is true when its machine has a failure (any component)
+      with T < f <= T + horizon after the alert's row T, i.e. a failure its label would see.
+      false_alarms counts the others; false_alarms_per_machine_month = false_alarms / machines
+      / 1 day * 30.
+    - top_k_precision: share of true alerts among the alerts ranked 1..alert_budget on D.
+    """
+    horizon_us = round(horizon_hours * HOUR_US)
+    if day is None:
+        latest = scores.agg(F.max(utc_day()).alias("d")).first()
+        if latest is None or latest["d"] is None:
+            raise ValueError("evaluate_day: no score rows, and no day given")
+        day = latest["d"]
+    d0 = epoch_us(day)
+    d0 -= d0 % DAY_US  # a datetime means its UTC day
+    t = micros("datetime")
+
+    def on_day(df: DataFrame) -> DataFrame:
+        return df.filter((t >= F.lit(d0)) & (t < F.lit(d0 + DAY_US)))
+
+    # Row-level alerting and the class confusion of day D, in one small collect.
+    rows = on_day(scores).join(
+        labels.select("machineID", "datetime", "label"), ["machineID", "datetime"]
+    )
+    alerting = F.col("risk") >= F.lit(float(threshold))
+    cells = (
+        rows.groupBy("label", "predicted", alerting.alias("alerting"))
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    )
+    index = {label: i for i, label in enumerate(LABELS)}
+    confusion = [[0] * len(LABELS) for _ in LABELS]
+    alert_rows = positive_rows = hits = 0
+    for c in cells:
+        if c["label"] not in index or c["predicted"] not in index:
+            raise ValueError(
+                f"evaluate_day: {c['n']} rows with label={c['label']!r}, "
+                f"predicted={c['predicted']!r}; expected values of {LABELS}"
+            )
+        confusion[index[c["label"]]][index[c["predicted"]]] += c["n"]
+        is_positive = c["label"] != LABELS[0]
+        alert_rows += c["n"] if c["alerting"] else 0
+        positive_rows += c["n"] if is_positive else 0
+        hits += c["n"] if c["alerting"] and is_positive else 0
+    n_rows = sum(map(sum, confusion))
+    machines = on_day(scores).select("machineID").distinct().count()
+
+    # Failures of day D caught ahead of time.
+    fails = (
+        on_day(failures)
+        .select("machineID", "failure", micros("datetime").alias("_f_us"))
+        .filter(F.col("failure").isin(*COMPONENTS))
+    )
+    caught_rows = scores.filter(alerting).select(
+        "machineID", micros("datetime").alias("_t_us"), _component_at_risk().alias("_comp")
+    )
+    ahead = F.col("_f_us") - F.col("_t_us")
+    right = (F.col("_comp") == F.col("failure")) & (ahead <= F.lit(horizon_us))
+    per_failure = (
+        fails.join(caught_rows, "machineID", "left")
+        .groupBy("machineID", "failure", "_f_us")
+        .agg(
+            *(
+                F.max(right & (ahead >= F.lit(round(lead * HOUR_US)))).alias(f"_lead_{i}")
+                for i, lead in enumerate(lead_hours)
+            )
+        )
+    )
+    lead_counts = per_failure.agg(
+        F.count(F.lit(1)).alias("n"),
+        *(
+            F.sum(F.coalesce(F.col(f"_lead_{i}"), F.lit(False)).cast("int")).alias(f"_lead_{i}")
+            for i in range(len(lead_hours))
+        ),
+    ).first()
+    n_failures = lead_counts["n"] if lead_counts else 0
+
+    # Alerts of day D: true if a failure follows within the horizon.
+    day_alerts = on_day(alerts).select("machineID", micros("datetime").alias("_a_us"), "rank")
+    following = failures.select("machineID", micros("datetime").alias("_f_us"))
+    truth = (
+        day_alerts.join(following, "machineID", "left")
+        .groupBy("machineID", "_a_us", "rank")
+        .agg(
+            F.max(
+                (F.col("_f_us") > F.col("_a_us"))
+                & (F.col("_f_us") <= F.col("_a_us") + F.lit(horizon_us))
+            ).alias("_true")
+        )
+        .select("rank", F.coalesce("_true", F.lit(False)).alias("_true"))
+        .collect()
+    )
+    n_alerts = len(truth)
+    false_alarms = sum(1 for r in truth if not r["_true"])
+    top = [r for r in truth if r["rank"] <= alert_budget]
+
+    def share(num: int, den: int) -> float | None:
+        return num / den if den else None
+
+    out: dict[str, float | int | None] = {
+        "rows": n_rows,
+        "machines": machines,
+        "alert_rows": alert_rows,
+        "positive_rows": positive_rows,
+        "alert_precision": share(hits, alert_rows),
+        "alert_recall": share(hits, positive_rows),
+        "macro_f1": evaluation_from_confusion(confusion).macro_f1,
+        "failures": n_failures,
+    }
+    for i, lead in enumerate(lead_hours):
+        caught = lead_counts[f"_lead_{i}"] if lead_counts and n_failures else 0
+        out[f"failures_caught_{lead:g}h"] = share(caught or 0, n_failures)
+    out.update(
+        {
+            "alerts": n_alerts,
+            "false_alarms": false_alarms,
+            "false_alarms_per_machine_month": (false_alarms / machines * 30 if machines else None),
+            "alert_budget": alert_budget,
+            "top_k_precision": share(sum(1 for r in top if r["_true"]), len(top)),
+        }
+    )
+    return out

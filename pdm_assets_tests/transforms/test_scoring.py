@@ -1,0 +1,304 @@
+"""Scoring, alerts and day evaluation on hand-built frames with hand-computed expectations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pytest
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import DecisionTreeClassifier
+from pyspark.ml.feature import VectorAssembler
+
+from pdm_assets.transforms.labels import LABELS
+from pdm_assets.transforms.model import ModelParams, build_pipeline
+from pdm_assets.transforms.scoring import (
+    EXPLAIN_COLUMNS,
+    PROBABILITY_COLUMNS,
+    evaluate_day,
+    maintenance_alerts,
+    score_features,
+)
+
+H = timedelta(hours=1)
+D = datetime(2015, 3, 10, tzinfo=UTC)  # the day under test
+SCORES_DDL = (
+    "machineID int, datetime timestamp, p_none double, p_comp1 double, p_comp2 double, "
+    "p_comp3 double, p_comp4 double, predicted string, risk double, model_version string"
+)
+
+
+def score_row(machine: int, t: datetime, p: tuple[float, ...], predicted: str | None = None):
+    """A score row from (p_none, p_comp1..4); predicted defaults to the argmax."""
+    predicted = predicted or LABELS[int(np.argmax(p))]
+    return (machine, t, *p, predicted, 1.0 - p[0], "3")
+
+
+def iso(t: datetime) -> str:
+    """A collected timestamp (naive, in the local zone) as UTC text."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+# --- score_features ------------------------------------------------------------------------------
+
+
+def test_score_features_unpacks_five_probabilities(spark):
+    features = ["vibration_mean_24h", "age"]
+    rows = spark.createDataFrame(
+        [
+            (m, D + 12 * i * H, 40.0 + 20.0 * (m % 3) + i, 5, m % 3)
+            for m in range(1, 7)
+            for i in range(4)
+        ],
+        "machineID int, datetime timestamp, vibration_mean_24h double, age int, label_index int",
+    )
+    model = build_pipeline(ModelParams(algorithm="decision_tree", max_depth=2), features).fit(rows)
+    scores = score_features(model, rows.drop("label_index"), "7")
+
+    assert scores.columns == [
+        "machineID",
+        "datetime",
+        *PROBABILITY_COLUMNS,
+        "predicted",
+        "risk",
+        "model_version",
+    ]
+    assert PROBABILITY_COLUMNS == ["p_none", "p_comp1", "p_comp2", "p_comp3", "p_comp4"]
+    assert all(scores.schema[c].dataType.simpleString() == "double" for c in PROBABILITY_COLUMNS)
+    got = scores.collect()
+    assert len(got) == 24
+    for r in got:
+        p = [r[c] for c in PROBABILITY_COLUMNS]
+        assert sum(p) == pytest.approx(1.0)
+        assert r["risk"] == 1.0 - r["p_none"]
+        assert r["predicted"] == LABELS[int(np.argmax(p))]
+        assert r["model_version"] == "7"
+    # The tree separates the three vibration levels: labels none, comp1, comp2 by machine % 3.
+    assert {(r["machineID"] % 3, r["predicted"]) for r in got} == {
+        (0, "none"),
+        (1, "comp1"),
+        (2, "comp2"),
+    }
+
+    # A model that does not declare the 5 classes would misname the columns: refused.
+    bare = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=features, outputCol="features"),
+            DecisionTreeClassifier(labelCol="label_index", maxDepth=2),
+        ]
+    ).fit(rows)
+    with pytest.raises(ValueError, match="3 classes"):
+        score_features(bare, rows, "bare")
+
+
+# --- maintenance_alerts --------------------------------------------------------------------------
+
+N_FLEET = 20
+OUTLIER = 1  # machine made to stand out at D 12:00
+
+
+def fleet_features(spark):
+    """Explainable features for 20 machines at D 00:00, D 12:00 and D+1 00:00.
+
+    At D 12:00 machine 1 has a far higher vibration, an error5 count shared with one other
+    machine, and a recently replaced comp4; its other values equal the fleet mean (z = 0),
+    volt_std_24h is null for it (no z) and error1 is 0 everywhere (constant, no z).
+    """
+    rng = np.random.default_rng(3)
+    times = [D, D + 12 * H, D + 24 * H]
+    values = {t: rng.normal(40.0, 1.0, size=(N_FLEET, len(EXPLAIN_COLUMNS))) for t in times}
+    col = {name: j for j, name in enumerate(EXPLAIN_COLUMNS)}
+    v = values[D + 12 * H]
+    v[OUTLIER - 1, :] = v[1:, :].mean(axis=0)  # z = 0 for everything not set below
+    v[:, col["error1_count_24h"]] = 0.0
+    v[:, col["error5_count_24h"]] = 0.0
+    v[[OUTLIER - 1, 6], col["error5_count_24h"]] = 2.0
+    v[OUTLIER - 1, col["vibration_mean_24h"]] = 80.0
+    v[:, col["comp4_days_since_replacement"]] = np.linspace(10, 100, N_FLEET)
+    v[OUTLIER - 1, col["comp4_days_since_replacement"]] = 0.0
+    rows = []
+    for t in times:
+        for m in range(1, N_FLEET + 1):
+            row = [float(x) for x in values[t][m - 1]]
+            if t == D + 12 * H and m == OUTLIER:
+                row[col["volt_std_24h"]] = None
+            rows.append((m, t, *row))
+    ddl = "machineID int, datetime timestamp, " + ", ".join(f"{c} double" for c in EXPLAIN_COLUMNS)
+    return spark.createDataFrame(rows, ddl), values[D + 12 * H]
+
+
+def test_maintenance_alerts_rank_threshold_and_explanation(spark):
+    features, at_noon = fleet_features(spark)
+    low = (0.9, 0.025, 0.025, 0.025, 0.025)
+    special = {
+        (1, D): (0.8, 0.05, 0.05, 0.05, 0.05),
+        (1, D + 12 * H): (0.1, 0.1, 0.1, 0.1, 0.6),  # riskiest row of machine 1 -> comp4
+        (2, D): (0.3, 0.1, 0.5, 0.05, 0.05),
+        (2, D + 12 * H): (0.25, 0.1, 0.55, 0.05, 0.05),  # 0.75, ties with machine 6
+        (3, D): (0.51, 0.49, 0.0, 0.0, 0.0),  # 0.49: below the threshold
+        (4, D): (0.5, 0.2, 0.2, 0.05, 0.05),  # exactly at the threshold; comp1/comp2 tie
+        (6, D): (0.25, 0.0, 0.0, 0.75, 0.0),
+        (7, D): (0.2, 0.0, 0.0, 0.0, 0.8),  # 0.8 twice: the earlier row is kept
+        (7, D + 12 * H): (0.2, 0.0, 0.0, 0.8, 0.0),
+        (5, D + 24 * H): (0.4, 0.0, 0.6, 0.0, 0.0),  # the next day
+    }
+    rows = [
+        score_row(m, t, special.get((m, t), low))
+        for m in range(1, N_FLEET + 1)
+        for t in (D, D + 12 * H, D + 24 * H)
+    ]
+    scores = spark.createDataFrame(rows, SCORES_DDL)
+
+    alerts = maintenance_alerts(scores, features, threshold=0.5)
+    got = alerts.orderBy("day", "rank").collect()
+    assert [
+        (str(r["day"]), r["rank"], r["machineID"], iso(r["datetime"]), r["component"], r["risk"])
+        for r in got
+    ] == [
+        ("2015-03-10", 1, 1, "2015-03-10T12:00", "comp4", pytest.approx(0.9)),
+        ("2015-03-10", 2, 7, "2015-03-10T00:00", "comp4", pytest.approx(0.8)),
+        ("2015-03-10", 3, 2, "2015-03-10T12:00", "comp2", pytest.approx(0.75)),
+        ("2015-03-10", 4, 6, "2015-03-10T00:00", "comp3", pytest.approx(0.75)),
+        ("2015-03-10", 5, 4, "2015-03-10T00:00", "comp1", 0.5),
+        ("2015-03-11", 1, 5, "2015-03-11T00:00", "comp2", pytest.approx(0.6)),
+    ]
+    assert got[0]["model_version"] == "3"
+
+    # Expected z-scores of machine 1 against the fleet at D 12:00 (sample std), by hand in numpy.
+    col = {name: j for j, name in enumerate(EXPLAIN_COLUMNS)}
+
+    def z(name: str) -> float:
+        x = at_noon[:, col[name]]
+        return float((x[0] - x.mean()) / x.std(ddof=1))
+
+    expected = ["vibration_mean_24h", "error5_count_24h", "comp4_days_since_replacement"]
+    z_vib, z_err, z_comp4 = (z(n) for n in expected)
+    assert z_vib > 4 and 2.5 < z_err < z_vib and -2.5 < z_comp4 < -1  # the premise
+    top = got[0]["top_features"]
+    assert [f["name"] for f in top] == expected
+    assert [f["z"] for f in top] == pytest.approx([z_vib, z_err, z_comp4])
+    assert [f["value"] for f in top] == [80.0, 2.0, 0.0]
+    assert got[0]["explanation"] == (
+        f"vibration_mean_24h {z_vib:+.1f}σ vs fleet; error5_count_24h {z_err:+.1f}σ; "
+        f"comp4_days_since_replacement {z_comp4:+.1f}σ"
+    )
+    assert got[0]["explanation"].startswith("vibration_mean_24h +4.")
+    none = maintenance_alerts(scores, features, threshold=0.95)
+    assert none.count() == 0
+    assert none.schema == alerts.schema
+    assert alerts.columns == [
+        "day",
+        "rank",
+        "machineID",
+        "datetime",
+        "component",
+        "risk",
+        "model_version",
+        "explanation",
+        "top_features",
+    ]
+
+
+# --- evaluate_day --------------------------------------------------------------------------------
+
+
+def test_evaluate_day_matches_hand_computation(spark):
+    low = (0.95, 0.0125, 0.0125, 0.0125, 0.0125)
+    special = {
+        # Day D (threshold 0.5):             risk  predicted  label   alerting  failure coming
+        (1, D): (0.4, 0.05, 0.05, 0.0, 0.5),  # .6  comp4     comp4   yes       yes
+        (2, D): (0.1, 0.05, 0.8, 0.05, 0.0),  # .9  comp2     comp2   yes       yes
+        (2, D + 12 * H): (0.45, 0.15, 0.4, 0.0, 0.0),  # .55 none none  yes       no
+        (3, D): (0.7, 0.3, 0.0, 0.0, 0.0),  # .3  none      comp1   no        yes
+        (3, D + 12 * H): (0.45, 0.5, 0.05, 0.0, 0.0),  # .55 comp1 comp1 yes      yes
+        (4, D + 12 * H): (0.35, 0.0, 0.0, 0.6, 0.05),  # .65 comp3 none  yes      no
+        # Earlier rows, for the failures of D (m1 comp4 and m2 comp2, both at D 06:00):
+        (1, D - 24 * H): (0.3, 0.1, 0.0, 0.0, 0.6),  # 30 h ahead, comp4: caught at 12 and 24 h
+        (2, D - 48 * H): (0.1, 0.0, 0.9, 0.0, 0.0),  # 54 h ahead: outside the 48 h horizon
+        (2, D - 24 * H): (0.2, 0.5, 0.3, 0.0, 0.0),  # 30 h ahead but names comp1
+        (2, D - 12 * H): (0.2, 0.0, 0.8, 0.0, 0.0),  # 18 h ahead, comp2: caught at 12 h only
+    }
+    times = [D + 12 * i * H for i in range(-4, 2)]  # D-2 00:00 .. D 12:00
+    scores = spark.createDataFrame(
+        [score_row(m, t, special.get((m, t), low)) for m in range(1, 5) for t in times],
+        SCORES_DDL,
+    )
+    labels = spark.createDataFrame(
+        [
+            (1, D, "comp4"),
+            (1, D + 12 * H, "none"),
+            (2, D, "comp2"),
+            (2, D + 12 * H, "none"),
+            (3, D, "comp1"),
+            (3, D + 12 * H, "comp1"),
+            (4, D, "none"),
+            (4, D + 12 * H, "none"),
+        ],
+        "machineID int, datetime timestamp, label string",
+    )
+    failures = spark.createDataFrame(
+        [
+            (D + 6 * H, 1, "comp4"),
+            (D + 6 * H, 2, "comp2"),
+            (D + 30 * H, 3, "comp1"),  # D+1: makes machine 3's alert true, not a failure of D
+            (D - 18 * H, 4, "comp3"),  # before machine 4's alert: it stays a false alarm
+        ],
+        "datetime timestamp, machineID int, failure string",
+    )
+    # Each machine's riskiest row of D at or above 0.5, ranked (as maintenance_alerts makes them),
+    # plus one alert of the day before, which must be ignored.
+    alerts = spark.createDataFrame(
+        [
+            (date(2015, 3, 10), 1, 2, D),
+            (date(2015, 3, 10), 2, 4, D + 12 * H),
+            (date(2015, 3, 10), 3, 1, D),
+            (date(2015, 3, 10), 4, 3, D + 12 * H),
+            (date(2015, 3, 9), 1, 2, D - 12 * H),
+        ],
+        "day date, rank int, machineID int, datetime timestamp",
+    )
+
+    got = evaluate_day(scores, alerts, labels, failures, threshold=0.5, alert_budget=2)
+    assert got == {
+        "rows": 8,
+        "machines": 4,
+        "alert_rows": 5,
+        "positive_rows": 4,
+        "alert_precision": pytest.approx(3 / 5),
+        "alert_recall": pytest.approx(3 / 4),
+        # comp1: P 1, R 1/2 -> 2/3; comp2, comp4: 1; comp3 (predicted once, never actual): 0.
+        "macro_f1": pytest.approx((2 / 3 + 1 + 0 + 1) / 4),
+        "failures": 2,
+        "failures_caught_12h": 1.0,
+        "failures_caught_24h": 0.5,
+        "alerts": 4,
+        "false_alarms": 1,  # machine 4
+        "false_alarms_per_machine_month": pytest.approx(1 / 4 * 30),
+        "alert_budget": 2,
+        "top_k_precision": 0.5,  # rank 1 (machine 2) true, rank 2 (machine 4) false
+    }
+
+    # D-2 has no labels, failures or alerts here: undefined shares are None, not 0.
+    quiet = evaluate_day(scores, alerts, labels, failures, 0.5, day=date(2015, 3, 8))
+    assert quiet["rows"] == 0 and quiet["machines"] == 4
+    assert quiet["alert_precision"] is None and quiet["macro_f1"] is None
+    assert quiet["failures"] == 0 and quiet["failures_caught_12h"] is None
+    assert (quiet["alerts"], quiet["top_k_precision"]) == (0, None)
+    assert quiet["false_alarms_per_machine_month"] == 0.0
+
+
+def test_score_day_column_is_utc(spark):
+    """Alert days follow UTC even when the session zone is elsewhere."""
+    scores = spark.createDataFrame(
+        [score_row(1, D - timedelta(minutes=1), (0.1, 0.9, 0.0, 0.0, 0.0))], SCORES_DDL
+    )
+    features = spark.createDataFrame(
+        [(1, D - timedelta(minutes=1), 1.0)], "machineID int, datetime timestamp, age double"
+    )
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    try:
+        spark.conf.set("spark.sql.session.timeZone", "Asia/Tokyo")
+        got = maintenance_alerts(scores, features, 0.5, explain_columns=["age"]).collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+    assert [str(r["day"]) for r in got] == ["2015-03-09"]
