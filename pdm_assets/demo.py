@@ -1,18 +1,27 @@
-"""The README's first command: simulate a fleet and materialize it through Dagster."""
-
-from __future__ import annotations
+"""The README's first command: simulate a fleet and run the whole platform through Dagster."""
 
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 
+from pdm_assets.partitions import horizon_days, model_lag_days
 from pdm_assets.settings import Settings, load_settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+DAILY_CHAIN = [
+    "raw_telemetry",
+    "raw_errors",
+    "raw_maintenance",
+    "raw_failures",
+    "component_replacements",
+    "machine_features",
+]
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -32,53 +41,120 @@ def materialize_range(
     instance: dg.DagsterInstance,
     start: date | None = None,
     end: date | None = None,
+    partition_key: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One run over a partition range (the single-run backfill path), or an unpartitioned run."""
+    """One run over a partition range (the single-run backfill path), or one partition."""
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     tags = {}
     if start is not None and end is not None:
         tags = {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
     return dg.materialize(
-        assets, selection=selection, instance=instance, resources=defs.resources, tags=tags
+        [*assets, *(defs.asset_checks or [])],
+        selection=selection,
+        instance=instance,
+        resources=defs.resources,
+        tags=tags,
+        partition_key=partition_key,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
 
 
-def run_demo(days: int = 90) -> None:
+@dataclass(frozen=True)
+class DemoPlan:
+    """Which partitions the demo materializes for a fleet history of ``days`` days."""
+
+    first: date
+    last: date
+    label_last: date
+    model_months: list[date]
+    score_first: date
+
+    @classmethod
+    def for_days(cls, start: date, days: int, horizon_hours: int, models: int = 2) -> "DemoPlan":
+        last = start + timedelta(days=days - 1)
+        label_last = last - timedelta(days=horizon_days(horizon_hours))
+        newest = (last - timedelta(days=model_lag_days(horizon_hours))).replace(day=1)
+        months = [newest]
+        while len(months) < models:
+            months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
+        months = [m for m in months if (m - start).days >= 45] or [newest]
+        score_first = months[0] + timedelta(days=model_lag_days(horizon_hours))
+        return cls(start, last, label_last, months, score_first)
+
+
+def run_demo(days: int = 180, models: int = 2, echo: Callable[[str], None] = print) -> None:
     from pdm_assets.definitions import build_definitions
 
     settings = load_settings()
     home = prepare_dagster_home(settings)
     instance = dg.DagsterInstance.get()
     defs = build_definitions()
-    first, last = settings.start, settings.start + timedelta(days=days - 1)
-    print(f"Simulating {settings.n_machines} machines, {first} .. {last} (seed {settings.seed})")
-
-    started = time.monotonic()
-    materialize_range(defs, ["machines"], instance)
-    raw = ["raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
-    materialize_range(defs, raw, instance, first, last)
-    elapsed = time.monotonic() - started
-
-    print(f"\nMaterialized in {elapsed:.0f} s into {settings.tables_root}")
-    print(f"{'asset':<18}{'partitions':>12}{'rows':>12}")
-    for name in ["machines", *raw]:
-        partitions, rows = _stored_summary(instance, name)
-        print(f"{name:<18}{partitions:>12}{rows:>12}")
-    print(
-        f"\nDagster instance: {home}\n"
-        f"Open the UI:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml"
-        "   (or: make dev), then http://127.0.0.1:3000"
+    plan = DemoPlan.for_days(settings.start, days, settings.horizon_hours, models)
+    echo(
+        f"Simulated fleet: {settings.n_machines} machines, {plan.first} .. {plan.last} "
+        f"(seed {settings.seed}); data in {settings.data_dir}"
     )
+    steps = [
+        ("inventory", ["machines"], {}),
+        ("raw + features", DAILY_CHAIN, {"start": plan.first, "end": plan.last}),
+        ("labels", ["failure_labels"], {"start": plan.first, "end": plan.label_last}),
+        *(
+            (f"model {m:%Y-%m}", ["failure_model"], {"partition_key": m.isoformat()})
+            for m in plan.model_months
+        ),
+        (
+            "scores + alerts",
+            ["failure_scores", "maintenance_alerts"],
+            {"start": plan.score_first, "end": plan.last},
+        ),
+        ("evaluation", ["score_evaluation"], {"start": plan.score_first, "end": plan.label_last}),
+    ]
+    started = time.monotonic()
+    for name, selection, kwargs in steps:
+        step_start = time.monotonic()
+        materialize_range(defs, selection, instance, **kwargs)
+        echo(f"  {name:<16} {time.monotonic() - step_start:6.1f} s")
+    echo(f"Materialized everything in {time.monotonic() - started:.0f} s\n")
+    _report(defs, instance, plan, home, echo)
 
 
-def _stored_summary(instance: dg.DagsterInstance, asset: str) -> tuple[int, int]:
-    key = dg.AssetKey(asset)
-    records = instance.fetch_materializations(key, limit=100_000).records
-    latest: dict[str | None, int] = {}
-    for record in sorted(records, key=lambda r: r.timestamp):
-        mat = record.asset_materialization
-        if mat is None:
-            continue
-        count = mat.metadata.get("dagster/row_count")
-        latest[mat.partition] = int(count.value) if count is not None else 0
-    return len(latest), sum(latest.values())
+def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return dict(records[0].asset_materialization.metadata) if records else {}
+
+
+def _report(defs, instance, plan: DemoPlan, home: Path, echo) -> None:
+    tables = defs.resources["tables"].store()
+    newest_model = plan.model_months[-1].isoformat()
+    record = tables.read_record("failure_model", newest_model)
+    meta = _latest_metadata(instance, "failure_model", newest_model)
+    echo(f"Model {newest_model[:7]}: MLflow version {record['version']} of {record['model_name']}")
+    echo(f"  trained on {record['window_first_day']} .. {record['window_last_day']}")
+    for key in (
+        "holdout_macro_f1",
+        "holdout_accuracy",
+        "alert_threshold",
+        "alert_precision",
+        "alert_recall",
+    ):
+        if key in meta:
+            echo(f"  {key:<18} {meta[key].value:.3f}")
+    if "confusion_matrix" in meta:
+        echo("  hold-out confusion matrix (rows actual, columns predicted):")
+        for line in meta["confusion_matrix"].value.splitlines():
+            echo(f"    {line}")
+    alerts = tables.read("maintenance_alerts", [plan.last.isoformat()]).orderBy("rank").toPandas()
+    echo(f"\nMaintenance alerts for {plan.last} ({len(alerts)}):")
+    for row in alerts.head(10).itertuples():
+        echo(
+            f"  #{row.rank} machine {row.machineID:>4}  {row.component}  risk {row.risk:.2f}  "
+            f"{row.explanation}"
+        )
+    mlflow = defs.resources["mlflow_tracking"]
+    echo(
+        f"\nDagster UI:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml"
+        "  (or: make dev), then http://127.0.0.1:3000"
+        f"\nMLflow UI:   .venv/bin/{mlflow.ui_hint()}"
+    )

@@ -14,8 +14,6 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 def spark():
     from pdm_assets.resources.spark import build_local_spark
 
-    session = build_local_spark(
-        {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2"}
-    )
+    session = build_local_spark({"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2"})
     yield session
     session.stop()

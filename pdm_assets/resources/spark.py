@@ -43,6 +43,7 @@ def local_spark_conf(overrides: Mapping[str, str] | None = None) -> dict[str, st
 def build_local_spark(overrides: Mapping[str, str] | None = None) -> SparkSession:
     # Workers must run the same interpreter as the driver (the venv's), not whatever is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no other interface
     builder = SparkSession.builder
     for key, value in local_spark_conf(overrides).items():
         builder = builder.config(key, value)
@@ -57,6 +58,7 @@ class SparkSessionResource(LazyPySparkResource):
 
     def _init_session(self) -> None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         super()._init_session()
 
 

@@ -1,0 +1,52 @@
+"""The whole pipeline at fleet scale, stage by stage.
+
+    .venv/bin/python benchmarks/pipeline.py --machines 1000 --days 365
+
+Single-run backfills of raw data, features and labels over the range; training of the last model
+partition (the reference's 200-tree forest unless --trees says otherwise); scoring of that
+model's month; and scoring of one new day.
+"""
+
+import argparse
+from datetime import date, timedelta
+
+from harness import Bench
+
+RAW = ["raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
+FEATURES = ["component_replacements", "machine_features"]
+SCORING = ["failure_scores", "maintenance_alerts"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machines", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--trees", type=int, default=200)
+    args = parser.parse_args()
+    first = date(2015, 1, 1)
+    last = first + timedelta(days=args.days - 1)
+    label_last = last - timedelta(days=2)
+    model_month = (last - timedelta(days=3)).replace(day=1)
+    score_first = model_month + timedelta(days=3)
+
+    bench = Bench(args.machines)
+    print(f"{args.machines} machines x {args.days} days, model {model_month:%Y-%m}")
+    bench.run("machines", ["machines"])
+    bench.run("raw (single run)", RAW, first.isoformat(), last.isoformat())
+    bench.run("features (single run)", FEATURES, first.isoformat(), last.isoformat())
+    bench.run("labels (single run)", ["failure_labels"], first.isoformat(), label_last.isoformat())
+    bench.run(
+        f"train model {model_month:%Y-%m} ({args.trees} trees)",
+        ["failure_model"],
+        partition_key=model_month.isoformat(),
+        run_config={"ops": {"failure_model": {"config": {"num_trees": args.trees}}}},
+    )
+    bench.run(
+        f"score its month {score_first}..{last}", SCORING, score_first.isoformat(), last.isoformat()
+    )
+    bench.run(f"score one new day {last}", SCORING, last.isoformat())
+    bench.finish(machines=args.machines, days=args.days, trees=args.trees)
+
+
+if __name__ == "__main__":
+    main()

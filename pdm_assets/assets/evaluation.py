@@ -1,0 +1,88 @@
+"""How each day's predictions and alerts compared with what happened, once it is known."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.assets.features import partition_days
+from pdm_assets.partitions import horizon_days, label_partitions
+from pdm_assets.resources.spark import SparkSessionResource
+from pdm_assets.settings import load_settings
+from pdm_assets.transforms.scoring import evaluate_day
+
+GROUP = "monitoring"
+
+
+class EvaluationConfig(dg.Config):
+    alert_budget: int = 5
+
+
+def _on_day(df: DataFrame, day: str) -> DataFrame:
+    return df.where(F.date_format("datetime", "yyyy-MM-dd") == day)
+
+
+@dg.asset(
+    partitions_def=label_partitions(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    kinds={"pyspark"},
+    io_manager_key="table_io_manager",
+    ins={
+        "failure_scores": dg.AssetIn(
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-2)
+        ),
+        "maintenance_alerts": dg.AssetIn(),
+        "failure_labels": dg.AssetIn(),
+        "raw_failures": dg.AssetIn(
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=0, end_offset=horizon_days(load_settings().horizon_hours)
+            )
+        ),
+    },
+    description=(
+        "Day D's predictions and alerts against what actually happened: precision, recall and "
+        "macro-F1; the share of the day's failures alerted with the right component at least "
+        "12 h and 24 h ahead; false alarms per machine-month; precision of the top-k alerts. "
+        "Materializable once the labels of D exist (D + horizon)."
+    ),
+)
+def score_evaluation(
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    pyspark: SparkSessionResource,
+    failure_scores: DataFrame,
+    maintenance_alerts: DataFrame,
+    failure_labels: DataFrame,
+    raw_failures: DataFrame,
+) -> DataFrame:
+    settings = load_settings()
+    records = []
+    for day in partition_days(context):
+        key = day.isoformat()
+        scores = failure_scores.where(
+            F.col("datetime") < F.lit(datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC))
+        )
+        threshold_row = _on_day(failure_scores, key).select("alert_threshold").first()
+        threshold = float(threshold_row[0]) if threshold_row else 1.0
+        metrics = evaluate_day(
+            scores,
+            _on_day(maintenance_alerts, key),
+            _on_day(failure_labels, key),
+            raw_failures,
+            threshold,
+            alert_budget=config.alert_budget,
+            horizon_hours=settings.horizon_hours,
+            day=day,
+        )
+        records.append({"datetime": datetime.combine(day, time(), tzinfo=UTC), **metrics})
+        context.add_asset_metadata(
+            {k: float(v) for k, v in metrics.items() if v is not None}, partition_key=key
+        )
+    names = [k for k in records[0] if k != "datetime"]
+    schema = ", ".join(["datetime timestamp", *(f"`{n}` double" for n in names)])
+    rows = [
+        (r["datetime"], *(None if r[n] is None else float(r[n]) for n in names)) for r in records
+    ]
+    return pyspark.spark_session.createDataFrame(rows, schema)

@@ -1,0 +1,89 @@
+"""Failure labels: which component fails within the horizon after each feature row."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.assets.features import partition_days
+from pdm_assets.partitions import horizon_days, label_partitions
+from pdm_assets.schemas import COMPONENTS
+from pdm_assets.settings import load_settings
+from pdm_assets.transforms.labels import label_upcoming_failures
+
+GROUP = "features"
+
+
+def missing_lookahead(days: list[date], loaded: list[str], horizon: int) -> list[str]:
+    """Failure partitions a label day needs that were not loaded (Dagster trims silently)."""
+    needed = {(d + timedelta(days=i)).isoformat() for d in days for i in range(horizon + 1)}
+    return sorted(needed - set(loaded))
+
+
+def label_partition_metadata(labels: DataFrame) -> dict[str, dict[str, object]]:
+    day = F.date_format("datetime", "yyyy-MM-dd").alias("day")
+    rows = labels.groupBy(day).agg(
+        F.count("*").alias("rows"),
+        F.avg((F.col("label") != "none").cast("double")).alias("failure_rate"),
+        *(F.avg(F.col(f"fails_{c}").cast("double")).alias(f"rate_{c}") for c in COMPONENTS),
+    )
+    return {
+        r["day"]: {
+            "dagster/row_count": r["rows"],
+            "label_rate": float(r["failure_rate"] or 0.0),
+            **{f"label_rate_{c}": float(r[f"rate_{c}"] or 0.0) for c in COMPONENTS},
+        }
+        for r in rows.collect()
+    }
+
+
+def build_failure_labels(horizon_hours: int | None = None) -> dg.AssetsDefinition:
+    horizon_hours = horizon_hours or load_settings().horizon_hours
+    lookahead = horizon_days(horizon_hours)
+
+    @dg.asset(
+        name="failure_labels",
+        partitions_def=label_partitions(horizon_hours),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name=GROUP,
+        kinds={"pyspark"},
+        io_manager_key="table_io_manager",
+        ins={
+            "machine_features": dg.AssetIn(),
+            "raw_failures": dg.AssetIn(
+                partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=0, end_offset=lookahead
+                )
+            ),
+        },
+        metadata={"horizon_hours": horizon_hours},
+        description=(
+            f"For each feature row at T: whether each component fails in (T, T + "
+            f"{horizon_hours} h], and one label ('none' or the component of the earliest such "
+            "failure; simultaneous failures go to the lowest component number). Partition D reads "
+            f"the failures of D .. D+{lookahead}, so its partitions end {lookahead} days before "
+            "the raw ones."
+        ),
+    )
+    def failure_labels(
+        context: dg.AssetExecutionContext, machine_features: DataFrame, raw_failures: DataFrame
+    ) -> DataFrame:
+        days = partition_days(context)
+        loaded = list(context.asset_partition_keys_for_input("raw_failures"))
+        missing = missing_lookahead(days, loaded, lookahead)
+        if missing:
+            raise dg.Failure(
+                f"labels of {days[0]}..{days[-1]} need failures up to {missing[-1]} "
+                f"({horizon_hours} h horizon), but raw_failures partitions {', '.join(missing)} "
+                "do not exist yet: label a day only once its whole horizon has happened"
+            )
+        grid = machine_features.select("machineID", "datetime")
+        labels = label_upcoming_failures(grid, raw_failures, horizon_hours).cache()
+        per_day = label_partition_metadata(labels)
+        for key in context.partition_keys:
+            metadata = per_day.get(key, {"dagster/row_count": 0})
+            context.add_asset_metadata(metadata, partition_key=key)
+        return labels
+
+    return failure_labels

@@ -1,0 +1,199 @@
+"""The failure model: one per month, trained on the days whose labels ended before that month."""
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.partitions import monthly_partitions, training_window
+from pdm_assets.resources.storage import TableStoreResource
+from pdm_assets.resources.tracking import MlflowTracking
+from pdm_assets.settings import load_settings
+from pdm_assets.transforms.features import FEATURE_COLUMNS
+from pdm_assets.transforms.model import ModelParams, fit_and_evaluate, training_rows
+
+GROUP = "training"
+MONTHLY = monthly_partitions()
+# The spark flavor's own requirements; inferring them costs ~10 s per logged model.
+PIP_REQUIREMENTS = ["pyspark==4.3.0", "mlflow==3.17.2"]
+
+
+class ModelConfig(dg.Config):
+    algorithm: str = "random_forest"
+    num_trees: int = 200
+    max_depth: int = 15
+    history_months: int = 12
+    holdout_days: int = 14
+    class_weighting: bool = False
+
+
+def model_params(config: ModelConfig) -> ModelParams:
+    return ModelParams(
+        algorithm=config.algorithm,
+        num_trees=config.num_trees,
+        max_depth=config.max_depth,
+        class_weighting=config.class_weighting,
+    )
+
+
+def read_window(tables: TableStoreResource, table: str, days: list[str]) -> DataFrame:
+    store = tables.store()
+    stored = set(store.stored_partitions(table))
+    missing = [d for d in days if d not in stored]
+    if missing:
+        raise dg.Failure(
+            f"the training window needs {table} for {days[0]}..{days[-1]}, but "
+            f"{len(missing)} day(s) are not materialized: {', '.join(missing[:5])}"
+            f"{' …' if len(missing) > 5 else ''}"
+        )
+    return store.read(table, days)
+
+
+def _markdown_importances(importances: list[tuple[str, float]], top: int = 15) -> str:
+    lines = ["| feature | importance |", "|---|---:|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in importances[:top]]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=MONTHLY,
+    group_name=GROUP,
+    kinds={"pyspark", "mlflow"},
+    io_manager_key="model_io_manager",
+    deps=[
+        dg.AssetDep(
+            "machine_features",
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=-1),
+        ),
+        dg.AssetDep(
+            "failure_labels",
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=-1),
+        ),
+    ],
+    description=(
+        "A Spark MLlib classifier (random forest with the reference's parameters) for one month, "
+        "trained on up to 12 months of features and labels whose look-ahead ended before the "
+        "month starts; evaluated on a temporal hold-out, then refit on the whole window. Logged "
+        "to MLflow and registered as a new version; the partition stores that version."
+    ),
+)
+def failure_model(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    tables: TableStoreResource,
+    mlflow_tracking: MlflowTracking,
+) -> dict:
+    import mlflow
+    import mlflow.spark
+
+    settings = load_settings()
+    period_start = context.partition_time_window.start
+    window = training_window(
+        period_start, settings.start, settings.horizon_hours, config.history_months
+    )
+    if window.last_day < window.first_day:
+        raise dg.Failure(
+            f"no training data for period {context.partition_key}: its window would end on "
+            f"{window.last_day}, before the first partition {window.first_day}"
+        )
+    days = [d.isoformat() for d in window.days]
+    features = read_window(tables, "machine_features", days)
+    labels = read_window(tables, "failure_labels", days)
+    cutoff = window.cutoff.replace(tzinfo=None)
+    horizon = F.expr(f"INTERVAL {settings.horizon_hours} HOURS")
+    # The exact cut: no row whose label looks into the period.
+    rows = training_rows(features, labels).where(F.col("datetime") + horizon < F.lit(cutoff))
+    params = model_params(config)
+    result = fit_and_evaluate(rows, cutoff, params, config.holdout_days, settings.horizon_hours)
+    evaluation = result.evaluation
+
+    experiment_id = mlflow_tracking.client()
+    window_text = f"{window.first_day}..{window.last_day}"
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"failure_model {context.partition_key}",
+        tags={
+            "dagster.partition": context.partition_key,
+            "dagster.run_id": context.run_id,
+            "training_window": window_text,
+        },
+    ) as run:
+        mlflow.log_params(
+            {
+                **{k: v for k, v in vars(params).items()},
+                "window_first_day": window.first_day.isoformat(),
+                "window_last_day": window.last_day.isoformat(),
+                "holdout_days": config.holdout_days,
+                "horizon_hours": settings.horizon_hours,
+            }
+        )
+        mlflow.log_metrics(
+            {
+                "holdout_macro_f1": evaluation.macro_f1,
+                "holdout_accuracy": evaluation.accuracy,
+                "alert_threshold": result.threshold,
+                "alert_precision": result.threshold_precision,
+                "alert_recall": result.threshold_recall,
+            }
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            (out / "confusion_matrix.md").write_text(evaluation.confusion_markdown())
+            (out / "per_class.md").write_text(evaluation.per_class_markdown())
+            (out / "feature_importance.md").write_text(_markdown_importances(result.importances))
+            (out / "evaluation.json").write_text(json.dumps(evaluation.as_dict(), indent=2))
+            mlflow.log_artifacts(str(out), artifact_path="evaluation")
+        info = mlflow.spark.log_model(
+            result.model,
+            "model",
+            registered_model_name=mlflow_tracking.registered_model,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+        version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    for key, value in {
+        "dagster.partition": context.partition_key,
+        "training_window": window_text,
+    }.items():
+        client.set_model_version_tag(mlflow_tracking.registered_model, version, key, value)
+
+    record = {
+        "model_name": mlflow_tracking.registered_model,
+        "version": version,
+        "model_uri": mlflow_tracking.model_uri(version),
+        "run_id": run.info.run_id,
+        "partition": context.partition_key,
+        "window_first_day": window.first_day.isoformat(),
+        "window_last_day": window.last_day.isoformat(),
+        "alert_threshold": result.threshold,
+        "holdout_macro_f1": evaluation.macro_f1,
+        "trained_at": datetime.utcnow().isoformat(timespec="seconds"),
+    }
+    context.add_output_metadata(
+        {
+            "model_version": version,
+            "mlflow_run_id": run.info.run_id,
+            "mlflow_run": dg.MetadataValue.url(
+                mlflow_tracking.run_url(experiment_id, run.info.run_id)
+            ),
+            "mlflow_model_version": dg.MetadataValue.url(mlflow_tracking.version_url(version)),
+            "mlflow_ui": mlflow_tracking.ui_hint(),
+            "training_window": window_text,
+            "training_rows": result.train_rows,
+            "holdout_rows": result.holdout_rows,
+            "holdout_macro_f1": evaluation.macro_f1,
+            "holdout_accuracy": evaluation.accuracy,
+            "alert_threshold": result.threshold,
+            "alert_precision": result.threshold_precision,
+            "alert_recall": result.threshold_recall,
+            "confusion_matrix": dg.MetadataValue.md(evaluation.confusion_markdown()),
+            "per_class": dg.MetadataValue.md(evaluation.per_class_markdown()),
+            "feature_importance": dg.MetadataValue.md(_markdown_importances(result.importances)),
+            "features": len(FEATURE_COLUMNS),
+        }
+    )
+    return record

@@ -1,0 +1,171 @@
+"""Batch scoring of each day with the model version its period recorded, and ranked alerts."""
+
+from collections import defaultdict
+from datetime import date
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.assets.features import DAILY, partition_days
+from pdm_assets.partitions import model_lag_days, model_partition_for_day
+from pdm_assets.settings import load_settings
+from pdm_assets.transforms.scoring import maintenance_alerts as rank_alerts
+from pdm_assets.transforms.scoring import score_features
+
+GROUP = "scoring"
+
+
+class AlertConfig(dg.Config):
+    """Leave ``threshold`` negative to use the one that maximized F1 on the model's hold-out."""
+
+    threshold: float = -1.0
+    top_features: int = 3
+
+
+def _lag_mapping() -> dg.TimeWindowPartitionMapping:
+    lag = model_lag_days(load_settings().horizon_hours)
+    return dg.TimeWindowPartitionMapping(start_offset=-lag, end_offset=-lag)
+
+
+def days_by_model(days: list[date], horizon_hours: int) -> dict[str, list[date]]:
+    grouped: dict[str, list[date]] = defaultdict(list)
+    for day in days:
+        grouped[model_partition_for_day(day, horizon_hours)].append(day)
+    return dict(grouped)
+
+
+def _day_column() -> F.Column:
+    return F.date_format("datetime", "yyyy-MM-dd")
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    kinds={"pyspark", "mlflow"},
+    io_manager_key="table_io_manager",
+    ins={
+        "machine_features": dg.AssetIn(),
+        "failure_model": dg.AssetIn(partition_mapping=_lag_mapping()),
+    },
+    description=(
+        "Per feature row of the day: the probability of each class, the predicted class, a risk "
+        "score (1 - P(none)) and the MLflow model version used. Day D is scored by the model of "
+        "the month of D minus (horizon + 1 day): trained on data that had matured by then, so "
+        "scoring never waits for the future."
+    ),
+)
+def failure_scores(
+    context: dg.AssetExecutionContext, machine_features: DataFrame, failure_model: dict
+) -> DataFrame:
+    import mlflow.spark
+
+    settings = load_settings()
+    days = partition_days(context)
+    scored: list[DataFrame] = []
+    versions: dict[str, str] = {}
+    for model_key, model_days in days_by_model(days, settings.horizon_hours).items():
+        record = failure_model[model_key]
+        model = mlflow.spark.load_model(record["model_uri"])
+        wanted = [d.isoformat() for d in model_days]
+        features = machine_features.where(_day_column().isin(wanted))
+        scores = score_features(model, features, record["version"]).withColumn(
+            "alert_threshold", F.lit(float(record["alert_threshold"]))
+        )
+        scored.append(scores)
+        versions.update(dict.fromkeys(wanted, record["version"]))
+    result = scored[0]
+    for part in scored[1:]:
+        result = result.unionByName(part)
+    result = result.cache()
+    stats = {
+        r["day"]: r
+        for r in result.groupBy(_day_column().alias("day"))
+        .agg(F.count("*").alias("rows"), F.avg("risk").alias("mean_risk"))
+        .collect()
+    }
+    for key in context.partition_keys:
+        row = stats.get(key)
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": row["rows"] if row else 0,
+                "mean_risk": float(row["mean_risk"]) if row else 0.0,
+                "model_version": versions[key],
+            },
+            partition_key=key,
+        )
+    return result
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    kinds={"pyspark"},
+    io_manager_key="table_io_manager",
+    description=(
+        "Machines whose risk passes the alert threshold that day, ranked, with the component at "
+        "risk and the features that most set the machine apart from the fleet at that time."
+    ),
+)
+def maintenance_alerts(
+    context: dg.AssetExecutionContext,
+    config: AlertConfig,
+    failure_scores: DataFrame,
+    machine_features: DataFrame,
+) -> DataFrame:
+    # Each day keeps the threshold of the model that scored it, unless one is configured.
+    if config.threshold >= 0:
+        groups = [(config.threshold, failure_scores)]
+    else:
+        values = [r[0] for r in failure_scores.select("alert_threshold").distinct().collect()]
+        groups = [(v, failure_scores.where(F.col("alert_threshold") == v)) for v in values]
+    parts = [
+        rank_alerts(scores, machine_features, float(t), top_features=config.top_features)
+        for t, scores in groups
+    ]
+    if not parts:
+        parts = [rank_alerts(failure_scores, machine_features, 1.0, config.top_features)]
+    alerts = parts[0]
+    for part in parts[1:]:
+        alerts = alerts.unionByName(part)
+    alerts = alerts.cache()
+    day_thresholds = {
+        r["day"]: float(r["t"])
+        for r in failure_scores.groupBy(_day_column().alias("day"))
+        .agg(F.first("alert_threshold").alias("t"))
+        .collect()
+    }
+    per_day = {
+        r["day"]: r["alerts"]
+        for r in alerts.groupBy(_day_column().alias("day"))
+        .agg(F.count("*").alias("alerts"))
+        .collect()
+    }
+    for key in context.partition_keys:
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": per_day.get(key, 0),
+                "alert_threshold": config.threshold
+                if config.threshold >= 0
+                else day_thresholds.get(key, -1.0),
+            },
+            partition_key=key,
+        )
+    if len(context.partition_keys) == 1:
+        top = alerts.orderBy("rank").limit(10).toPandas()
+        context.add_output_metadata({"top_alerts": dg.MetadataValue.md(_alerts_markdown(top))})
+    return alerts
+
+
+def _alerts_markdown(top) -> str:
+    if top.empty:
+        return "No machine passed the alert threshold."
+    lines = ["| rank | machine | component | risk | time | why |", "|---:|---:|---|---:|---|---|"]
+    for r in top.itertuples():
+        lines.append(
+            f"| {r.rank} | {r.machineID} | {r.component} | {r.risk:.2f} | {r.datetime} | "
+            f"{r.explanation} |"
+        )
+    return "\n".join(lines)

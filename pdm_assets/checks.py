@@ -1,0 +1,111 @@
+"""Asset checks on features and labels: blocking where bad rows would poison training."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.schemas import COMPONENTS, SENSORS
+from pdm_assets.transforms.features import DEFAULT_WINDOWS_HOURS
+
+# A failure label on more than this share of rows is not a plausible fleet (the public data: ~4 %).
+MAX_LABEL_RATE = 0.3
+KEYS = ["machineID", "datetime"]
+
+
+def checked_partitions(context: dg.AssetCheckExecutionContext, table: str) -> DataFrame:
+    """The partitions this run materialized (a check must not read the whole table)."""
+    key_range = context.partition_key_range
+    first, last = date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)
+    keys = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return context.resources.tables.store().read(table, keys)
+
+
+def duplicate_keys(df: DataFrame) -> int:
+    return df.groupBy(*KEYS).count().where(F.col("count") > 1).count()
+
+
+def feature_null_violations(features: DataFrame) -> dict[str, int]:
+    """Nulls only where the rule allows them: statistics of windows with too few readings."""
+    never_null = [
+        *KEYS,
+        "model",
+        "age",
+        *(f"{c}_days_since_replacement" for c in COMPONENTS),
+        *(f"readings_{w}h" for w in DEFAULT_WINDOWS_HOURS),
+        "partial_window",
+    ]
+    conditions = {name: F.col(name).isNull() for name in never_null}
+    for w in DEFAULT_WINDOWS_HOURS:
+        readings = F.col(f"readings_{w}h")
+        for s in SENSORS:
+            conditions[f"{s}_mean_{w}h"] = F.col(f"{s}_mean_{w}h").isNull() & (readings > 0)
+            conditions[f"{s}_std_{w}h"] = F.col(f"{s}_std_{w}h").isNull() & (readings > 1)
+    counts = features.agg(
+        *(F.sum(cond.cast("int")).alias(name) for name, cond in conditions.items())
+    ).first()
+    return {name: int(counts[name] or 0) for name in conditions if counts[name]}
+
+
+def _result(problems: dict[str, int], rows: int, blocking_metadata: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"rows_checked": rows, blocking_metadata: dg.MetadataValue.json(problems)},
+    )
+
+
+@dg.asset_check(
+    asset="machine_features",
+    blocking=True,
+    required_resource_keys={"tables"},
+    description="No duplicate (machineID, datetime); nulls only in statistics of sparse windows.",
+)
+def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    features = checked_partitions(context, "machine_features").cache()
+    problems = feature_null_violations(features)
+    duplicates = duplicate_keys(features)
+    if duplicates:
+        problems["duplicate (machineID, datetime)"] = duplicates
+    return _result(problems, features.count(), "violations")
+
+
+@dg.asset_check(
+    asset="failure_labels",
+    blocking=True,
+    required_resource_keys={"tables"},
+    description="No duplicate rows, no missing labels.",
+)
+def failure_labels_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    labels = checked_partitions(context, "failure_labels").cache()
+    required = ["label", "label_index", *(f"fails_{c}" for c in COMPONENTS)]
+    nulls = labels.agg(
+        *(F.sum(F.col(c).isNull().cast("int")).alias(c) for c in [*KEYS, *required])
+    ).first()
+    problems = {c: int(nulls[c]) for c in nulls.asDict() if nulls[c]}
+    duplicates = duplicate_keys(labels)
+    if duplicates:
+        problems["duplicate (machineID, datetime)"] = duplicates
+    return _result(problems, labels.count(), "violations")
+
+
+@dg.asset_check(
+    asset="failure_labels",
+    required_resource_keys={"tables"},
+    description=f"Share of rows labelled with a failure is plausible (at most {MAX_LABEL_RATE}).",
+)
+def failure_label_rate_plausible(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    labels = checked_partitions(context, "failure_labels")
+    stats = labels.agg(
+        F.count("*").alias("rows"), F.avg((F.col("label") != "none").cast("double")).alias("rate")
+    ).first()
+    rate = float(stats["rate"] or 0.0)
+    return dg.AssetCheckResult(
+        passed=rate <= MAX_LABEL_RATE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rows_checked": stats["rows"], "label_rate": rate},
+    )
+
+
+ALL_CHECKS = [machine_features_valid, failure_labels_valid, failure_label_rate_plausible]

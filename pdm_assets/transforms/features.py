@@ -1,0 +1,446 @@
+"""Machine features on a 12-hour grid, computed so that a daily partition equals a full recompute.
+
+Every feature of a grid row at time T is a function of records at or before T only, and of a bounded
+lookback (36 h of telemetry, 24 h of errors, the maintenance history). That is what lets a daily
+partition, given just its lookback slice, produce exactly the rows a recompute of the whole year
+produces, and what keeps the model from seeing the future (the Azure reference rounded timestamps to
+the nearest 12 h and so leaked up to 5 h of future telemetry into each row).
+
+Time is handled as integer microseconds since the epoch (UTC) and 12-hour *blocks*: block k is the
+interval ((k-1)*12h, k*12h], so the grid row at T = k*12h owns block k and a w-hour window is the
+last w/12 blocks. Readings are aggregated per block first, so the expensive pass is linear in the
+telemetry and no reading is ever joined against grid rows. Each feature family then contributes
+rows keyed by (machineID, block) to one union that is shuffled once by machine, aggregated, and
+(for the running "last replacement") scanned in block order without another shuffle.
+
+Functions taking a `grid` expect rows on the 12-hour grid, one per (machineID, datetime), e.g. from
+feature_grid; they return the grid's rows and columns plus their own. Inputs may be larger than
+needed, but only machine_features trims them to the lookback before aggregating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from pdm_assets.schemas import COMPONENTS, ERROR_CODES, MACHINE_MODELS, SENSORS
+
+GRID_HOURS = 12
+HOUR_US = 3_600_000_000
+GRID_US = GRID_HOURS * HOUR_US
+DAY_US = 24 * HOUR_US
+DEFAULT_WINDOWS_HOURS: tuple[int, ...] = (12, 24, 36)
+DEFAULT_ERROR_WINDOW_HOURS = 24
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --- time helpers (shared with labels.py) -------------------------------------------------------
+
+
+def to_utc(value: datetime | date) -> datetime:
+    """An aware UTC datetime. Naive values are read as UTC (the project's convention, whatever the
+    machine's zone); a plain date means its midnight."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def epoch_us(value: datetime | date) -> int:
+    """Exact integer microseconds since the epoch (no float rounding, unlike .timestamp())."""
+    delta = to_utc(value) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def micros(column: str | Column) -> Column:
+    col = F.col(column) if isinstance(column, str) else column
+    # Cast first so a TIMESTAMP_NTZ input is read in the session zone (UTC) instead of failing.
+    return F.unix_micros(col.cast("timestamp"))
+
+
+def ceil_div(us: Column, divisor: int) -> Column:
+    """Exact integer ceil(us / divisor) for any sign (Spark's `/` is floating point)."""
+    rem = F.pmod(us, F.lit(divisor))
+    # us - rem is an exact multiple of divisor, so the double quotient is an exact integer.
+    return ((us - rem) / F.lit(divisor)).cast("long") + F.when(rem > 0, 1).otherwise(0)
+
+
+def grid_index(column: str | Column = "datetime") -> Column:
+    """Block index k of a timestamp: the grid time k*12h is the first grid time at or after it."""
+    return ceil_div(micros(column), GRID_US)
+
+
+def grid_range(start: datetime | date, end: datetime | date) -> tuple[int, int]:
+    """(first block index, number of grid times) for grid times T with start <= T < end."""
+    first = -(-epoch_us(start) // GRID_US)
+    stop = -(-epoch_us(end) // GRID_US)
+    return first, max(0, stop - first)
+
+
+def spread_to_grid(us: Column, lo_offset_us: int, hi_offset_us: int) -> Column:
+    """Grid indices k with us + lo_offset_us <= k*12h < us + hi_offset_us, as an exploded column.
+
+    This is how a sparse event reaches every grid row whose window contains it, without a range
+    join: an event at t is inside (T - w, T] exactly when t <= T < t + w.
+    """
+    lo = ceil_div(us + F.lit(lo_offset_us), GRID_US)
+    hi = ceil_div(us + F.lit(hi_offset_us), GRID_US) - 1
+    return F.explode(F.when(lo <= hi, F.sequence(lo, hi)))
+
+
+# --- one shuffle for all feature families -------------------------------------------------------
+
+
+@dataclass
+class GridFamily:
+    """What one feature family contributes to the grid rows (a building block of this package).
+
+    `parts` has machineID, _k (block index) and the family's own underscore-prefixed columns;
+    `aggregates` combine them per (machineID, _k); `running` names aggregated columns to carry
+    forward over earlier blocks (max, as `<name>_upto`); `prepare` are successive projections of
+    helper columns (a named intermediate is computed once, not inlined into every use);
+    `outputs` are the final columns.
+    """
+
+    parts: DataFrame
+    aggregates: list[Column]
+    outputs: list[Column]
+    running: list[str] = field(default_factory=list)
+    prepare: list[list[Column]] = field(default_factory=list)
+
+
+def add_to_grid(grid: DataFrame, families: Sequence[GridFamily]) -> DataFrame:
+    """The grid's rows and columns plus every family's outputs.
+
+    One union of grid rows and family parts, shuffled once by machine: the per-block aggregation
+    and the running window both reuse that partitioning. Grid times must be multiples of 12 h and
+    unique per machine; rows of machines absent from the grid are dropped.
+    """
+    rows = grid.select("*", grid_index().alias("_k"), F.lit(True).alias("_grid"))
+    union = reduce(
+        lambda a, b: a.unionByName(b, allowMissingColumns=True),
+        [rows, *(f.parts for f in families)],
+    )
+    carried = [c for c in grid.columns if c != "machineID"]
+    combined = (
+        union.repartition("machineID")
+        .groupBy("machineID", "_k")
+        .agg(
+            F.max("_grid").alias("_grid"),
+            # Exactly one grid row per (machine, block): first non-null is that row's value.
+            *(F.first(c, ignorenulls=True).alias(c) for c in carried),
+            *(a for f in families for a in f.aggregates),
+        )
+    )
+    running = [c for f in families for c in f.running]
+    if running:
+        upto = (
+            Window.partitionBy("machineID")
+            .orderBy("_k")
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
+        combined = combined.select("*", *(F.max(c).over(upto).alias(f"{c}_upto") for c in running))
+    for stage in (stage for f in families for stage in f.prepare):
+        combined = combined.select("*", *stage)
+    return combined.filter(F.col("_grid")).select(
+        *grid.columns, *(o for f in families for o in f.outputs)
+    )
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def required_input_windows(
+    start: datetime | date,
+    end: datetime | date,
+    windows_hours: Sequence[int] = DEFAULT_WINDOWS_HOURS,
+    error_window_hours: int = DEFAULT_ERROR_WINDOW_HOURS,
+) -> dict[str, tuple[datetime | None, datetime]]:
+    """Half-open [lo, hi) datetime ranges of each input that rows in [start, end) can depend on.
+
+    Supersets by at most one instant (the windows are open on the left), so an asset can map them
+    to whole daily partitions. None means "from the beginning of the record".
+    """
+    lo, hi = to_utc(start), to_utc(end)
+    return {
+        "telemetry": (lo - timedelta(hours=max(windows_hours)), hi),
+        "errors": (lo - timedelta(hours=error_window_hours), hi),
+        "maintenance": (None, hi),
+    }
+
+
+def feature_columns(
+    windows_hours: Sequence[int] = DEFAULT_WINDOWS_HOURS,
+    error_window_hours: int = DEFAULT_ERROR_WINDOW_HOURS,
+) -> list[str]:
+    """The numeric model inputs of machine_features, in a stable order."""
+    return [
+        *(f"is_{m}" for m in MACHINE_MODELS),
+        "age",
+        *_stat_columns(_windows(windows_hours)),
+        *_error_columns(error_window_hours),
+        *(f"{c}_days_since_replacement" for c in COMPONENTS),
+    ]
+
+
+def _stat_columns(windows: list[int]) -> list[str]:
+    return [f"{s}_{stat}_{w}h" for w in windows for s in SENSORS for stat in ("mean", "std")]
+
+
+def _error_columns(window_hours: int) -> list[str]:
+    return [f"{e}_count_{window_hours}h" for e in ERROR_CODES]
+
+
+def _windows(windows_hours: Sequence[int]) -> list[int]:
+    windows = sorted(set(int(w) for w in windows_hours))
+    if not windows or any(w <= 0 or w % GRID_HOURS for w in windows):
+        raise ValueError(
+            f"rolling windows must be positive multiples of {GRID_HOURS} h (whole grid blocks), "
+            f"got {list(windows_hours)}"
+        )
+    return windows
+
+
+FEATURE_COLUMNS: list[str] = feature_columns()
+# Data-quality columns: not model inputs, but they say how much each statistic rests on.
+READINGS_COLUMNS: list[str] = [f"readings_{w}h" for w in DEFAULT_WINDOWS_HOURS]
+
+
+def feature_grid(machines: DataFrame, start: datetime | date, end: datetime | date) -> DataFrame:
+    """Rows (machineID, datetime=T) for every machine and every T on the 00:00/12:00 UTC grid with
+    start <= T < end. The times are generated in Spark from integers (no join, and no Python
+    datetime conversion that could depend on the local time zone)."""
+    first, count = grid_range(start, end)
+    if count == 0:
+        machines = machines.limit(0)  # sequence(first, first - 1) would count down, not be empty
+    blocks = F.sequence(F.lit(first), F.lit(first + max(count, 1) - 1))
+    times = F.transform(blocks, lambda k: F.timestamp_micros(k * F.lit(GRID_US)))
+    return machines.select("machineID", F.explode(times).alias("datetime"))
+
+
+def rolling_telemetry_stats(
+    telemetry: DataFrame,
+    grid: DataFrame,
+    windows_hours: Sequence[int] = DEFAULT_WINDOWS_HOURS,
+) -> DataFrame:
+    """The grid's columns plus, per window w, `{sensor}_mean_{w}h`, `{sensor}_std_{w}h` (sample
+    std) and `readings_{w}h`, over readings with T - w < datetime <= T.
+
+    The window is time-based: a gap in the telemetry shrinks it, it never reaches further back.
+    A mean over 0 readings and a std over fewer than 2 are null. Windows must be multiples of
+    12 h (whole blocks).
+
+    Per block we keep (count, mean, M2 = sum of squared deviations) from Spark's stable central
+    moment aggregates and combine a window's blocks exactly in two passes (mean first, then M2
+    about it), so the std keeps full precision even when the spread is tiny next to the level (a
+    plain sum of squares loses it), and the result depends only on the blocks, not on how the
+    input was partitioned.
+    """
+    return add_to_grid(grid, [_telemetry_family(telemetry, _windows(windows_hours))])
+
+
+def _telemetry_family(telemetry: DataFrame, windows: list[int]) -> GridFamily:
+    n_blocks = windows[-1] // GRID_HOURS
+    # Flat primitive columns (not structs) keep the combining aggregation hash-based.
+    stats = {"n": F.count(F.lit(1))}
+    for s in SENSORS:
+        stats[f"n_{s}"] = F.count(s)
+        stats[f"m_{s}"] = F.avg(s)
+        stats[f"q_{s}"] = F.var_pop(s) * F.count(s)  # M2; a single reading gives exactly 0
+    blocks = telemetry.groupBy("machineID", grid_index().alias("_k")).agg(
+        *(c.alias(f"_t_{name}") for name, c in stats.items())
+    )
+    # Block k feeds the rows k .. k+n_blocks-1; _t_age is how many blocks back it is for each.
+    parts = blocks.select(
+        "machineID",
+        F.posexplode(F.sequence(F.col("_k"), F.col("_k") + (n_blocks - 1))).alias("_t_age", "_k"),
+        *(f"_t_{name}" for name in stats),
+    )
+    aggregates = [
+        F.max(F.when(F.col("_t_age") == j, F.col(f"_t_{name}"))).alias(f"_t_b{j}_{name}")
+        for j in range(n_blocks)
+        for name in stats
+    ]
+
+    # Exact two-pass combination of the blocks (count n_j, mean m_j, M2 q_j) of each window:
+    #   mean = sum(n_j m_j) / N,   M2 = sum(q_j + n_j (m_j - mean)^2)
+    # Every term is non-negative, so nothing cancels however small the spread is next to the level.
+    # Written as SQL text: one py4j call per column instead of hundreds of tiny Column calls.
+    means, spreads, outputs, readings = [], [], {}, []
+    for w in windows:
+        nb = range(w // GRID_HOURS)
+        rows = " + ".join(f"coalesce(_t_b{j}_n, 0)" for j in nb)
+        readings.append(F.expr(f"CAST({rows} AS INT)").alias(f"readings_{w}h"))
+        for s in SENSORS:
+            n, mean, std = f"_t_n_{s}_{w}", f"_t_mean_{s}_{w}", f"_t_std_{s}_{w}"
+            b = [(f"_t_b{j}_n_{s}", f"_t_b{j}_m_{s}", f"_t_b{j}_q_{s}") for j in nb]
+            total = " + ".join(f"coalesce({bn}, 0)" for bn, _, _ in b)
+            weighted = " + ".join(f"coalesce({bn} * {bm}, 0D)" for bn, bm, _ in b)
+            m2 = " + ".join(
+                f"coalesce({bq} + {bn} * ({bm} - {mean}) * ({bm} - {mean}), 0D)" for bn, bm, bq in b
+            )
+            means += [
+                F.expr(total).alias(n),
+                F.expr(f"CASE WHEN {n} > 0 THEN ({weighted}) / {n} END").alias(mean),
+            ]
+            spreads.append(
+                F.expr(f"CASE WHEN {n} >= 2 THEN sqrt(({m2}) / ({n} - 1)) END").alias(std)
+            )
+            outputs[f"{s}_mean_{w}h"] = F.col(mean)
+            outputs[f"{s}_std_{w}h"] = F.col(std)
+    return GridFamily(
+        parts=parts,
+        aggregates=aggregates,
+        prepare=[means, spreads],
+        outputs=[outputs[c].alias(c) for c in _stat_columns(windows)] + readings,
+    )
+
+
+def error_counts(
+    errors: DataFrame, grid: DataFrame, window_hours: int = DEFAULT_ERROR_WINDOW_HOURS
+) -> DataFrame:
+    """The grid's columns plus `error1_count_{w}h` … `error5_count_{w}h` (int, 0 when none): errors
+    with T - w < datetime <= T. Unknown error codes are ignored (validation reports them)."""
+    return add_to_grid(grid, [_error_family(errors, window_hours)])
+
+
+def _error_family(errors: DataFrame, window_hours: int) -> GridFamily:
+    if window_hours <= 0:
+        raise ValueError(f"error window must be positive, got {window_hours} h")
+    parts = errors.filter(F.col("errorID").isin(*ERROR_CODES)).select(
+        "machineID",
+        spread_to_grid(micros("datetime"), 0, round(window_hours * HOUR_US)).alias("_k"),
+        F.col("errorID").alias("_e_code"),
+    )
+    names = _error_columns(window_hours)
+    return GridFamily(
+        parts=parts,
+        aggregates=[
+            F.count(F.when(F.col("_e_code") == e, 1)).alias(f"_e_{name}")
+            for e, name in zip(ERROR_CODES, names, strict=True)
+        ],
+        outputs=[F.col(f"_e_{name}").cast("int").alias(name) for name in names],
+    )
+
+
+def days_since_replacement(
+    maintenance_history: DataFrame, grid: DataFrame, unknown_since: datetime | date
+) -> DataFrame:
+    """The grid's columns plus `comp1_days_since_replacement` … (double, fractional days) since the
+    last replacement of that component at or before T (one exactly at T gives 0.0; later ones are
+    ignored).
+
+    Unknown-replacement rule: a component with no replacement on record at or before T counts as
+    replaced at `unknown_since`, the start of the maintenance record (a fixed date), so the value
+    is (T - unknown_since) in days. A fixed date, rather than e.g. the first day of the data passed
+    in, is what makes every partition compute the same number; it is negative for T before it.
+
+    Records are bucketed to the first grid time at or after them, reduced to the last per
+    (machine, block) before the shuffle, and carried forward with a running max over each
+    machine's blocks: there is no join of the history against grid rows.
+    """
+    return add_to_grid(grid, [_maintenance_family(maintenance_history, unknown_since)])
+
+
+def _maintenance_family(
+    history: DataFrame,
+    unknown_since: datetime | date,
+    first_block: int | None = None,
+    last_us: int | None = None,
+) -> GridFamily:
+    """With first_block, records before the grid all land in its first block, so the partial
+    aggregation shrinks a long history to one row per machine before anything is shuffled."""
+    unknown_us = epoch_us(unknown_since)
+    records = history.filter(F.col("comp").isin(*COMPONENTS))
+    block = grid_index()
+    if first_block is not None:
+        block = F.greatest(block, F.lit(first_block).cast("long"))
+    if last_us is not None:
+        records = records.filter(micros("datetime") <= F.lit(last_us))
+    parts = records.groupBy("machineID", block.alias("_k")).agg(
+        *(
+            F.max(F.when(F.col("comp") == c, micros("datetime"))).alias(f"_m_{c}")
+            for c in COMPONENTS
+        )
+    )
+    t_us = micros("datetime")
+    return GridFamily(
+        parts=parts,
+        aggregates=[F.max(f"_m_{c}").alias(f"_m_last_{c}") for c in COMPONENTS],
+        running=[f"_m_last_{c}" for c in COMPONENTS],
+        outputs=[
+            (
+                (t_us - F.coalesce(F.col(f"_m_last_{c}_upto"), F.lit(unknown_us))).cast("double")
+                / F.lit(float(DAY_US))
+            ).alias(f"{c}_days_since_replacement")
+            for c in COMPONENTS
+        ],
+    )
+
+
+def machine_features(
+    telemetry: DataFrame,
+    errors: DataFrame,
+    maintenance_history: DataFrame,
+    machines: DataFrame,
+    start: datetime | date,
+    end: datetime | date,
+    unknown_since: datetime | date,
+    *,
+    windows_hours: Sequence[int] = DEFAULT_WINDOWS_HOURS,
+    error_window_hours: int = DEFAULT_ERROR_WINDOW_HOURS,
+) -> DataFrame:
+    """The feature table for grid rows start <= T < end, one row per machine in `machines` (one row
+    per machineID expected) and grid time.
+
+    Columns: machineID, datetime (= T), model, is_model1..4, age, the rolling stats, error counts,
+    days since replacement (see feature_columns()), readings_{w}h and partial_window (fewer than
+    one reading per hour in the longest window).
+
+    Zero-readings rule: a row whose longest window holds no telemetry is kept, with null stats and
+    partial_window true, so every (machine, T) has a row and the gap stays visible; the model step
+    decides whether to drop or impute it.
+
+    The inputs may hold more than needed (each is trimmed here to what rows in [start, end) can
+    see), but must hold the lookback: telemetry since start - max window, errors since
+    start - error window, and the maintenance history up to end (see required_input_windows).
+    """
+    windows = _windows(windows_hours)
+    first, count = grid_range(start, end)
+    first_us, last_us = first * GRID_US, (first + count - 1) * GRID_US
+
+    def within(df: DataFrame, lookback_us: int) -> DataFrame:
+        us = micros("datetime")
+        return df.filter((us > F.lit(first_us - lookback_us)) & (us <= F.lit(last_us)))
+
+    families = [
+        _telemetry_family(within(telemetry, windows[-1] * HOUR_US), windows),
+        _error_family(within(errors, round(error_window_hours * HOUR_US)), error_window_hours),
+        _maintenance_family(maintenance_history, unknown_since, first, last_us),
+    ]
+    rows = add_to_grid(feature_grid(machines, start, end), families)
+    # Machine attributes join afterwards (a broadcast of the small inventory): a string carried
+    # through the combining aggregation would force it to sort instead of hash.
+    rows = rows.join(F.broadcast(machines.select("machineID", "model", "age")), "machineID")
+
+    longest = f"readings_{windows[-1]}h"
+    columns = feature_columns(windows, error_window_hours)
+    return rows.select(
+        "machineID",
+        "datetime",
+        F.col("model").cast("string").alias("model"),
+        *(
+            F.coalesce((F.col("model") == m).cast("int"), F.lit(0)).alias(f"is_{m}")
+            for m in MACHINE_MODELS
+        ),
+        F.col("age").cast("int").alias("age"),
+        *columns[len(MACHINE_MODELS) + 1 :],
+        *(f"readings_{w}h" for w in windows),
+        (F.col(longest) < windows[-1]).alias("partial_window"),
+    )

@@ -1,0 +1,214 @@
+"""Monthly models in MLflow, daily scores with the recorded version, alerts and evaluation."""
+
+from datetime import date, datetime
+
+import dagster as dg
+import mlflow
+import mlflow.spark
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from pdm_assets.assets.model import ModelConfig
+from pdm_assets.partitions import model_partition_for_day, training_window
+
+FEATURES = [
+    "raw_telemetry",
+    "raw_errors",
+    "raw_maintenance",
+    "raw_failures",
+    "component_replacements",
+    "machine_features",
+]
+SMALL_FOREST = dg.RunConfig(ops={"failure_model": ModelConfig(num_trees=8, max_depth=6)})
+
+
+def _model(platform, month):
+    return platform.run(["failure_model"], partition_key=month, run_config=SMALL_FOREST)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory, spark):
+    """12 machines, 2015-01-01 .. 2015-03-08 of raw data, features and labels."""
+    import os
+
+    from pdm_assets_tests.assets.conftest import Platform
+
+    data = tmp_path_factory.mktemp("model-assets")
+    env = {
+        "PDM_DATA_DIR": str(data / "data"),
+        "PDM_MACHINES": "12",
+        "PDM_SOURCE": "simulator",
+    }
+    saved = {k: os.environ.get(k) for k in [*env, "MLFLOW_TRACKING_URI"]}
+    os.environ.update(env)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        with dg.instance_for_test() as instance:
+            platform = Platform(instance)
+            assert platform.run(["machines"]).success
+            assert platform.run(FEATURES, "2015-01-01", "2015-03-08").success
+            assert platform.run(["failure_labels"], "2015-01-01", "2015-03-06").success
+            assert _model(platform, "2015-02-01").success
+            assert _model(platform, "2015-03-01").success
+            yield platform
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_training_window_ends_one_horizon_before_the_period():
+    w = training_window(datetime(2015, 3, 1), date(2015, 1, 1), 48)
+    assert (w.first_day, w.last_day) == (date(2015, 1, 1), date(2015, 2, 26))
+    # A row at T is in only if T + 48 h < 2015-03-01: 02-26 12:00 is, 02-27 00:00 is not.
+    w36 = training_window(datetime(2015, 3, 1), date(2015, 1, 1), 36)
+    assert w36.last_day == date(2015, 2, 27)
+    year = training_window(datetime(2016, 6, 1), date(2015, 1, 1), 48)
+    assert year.first_day == date(2015, 6, 1)
+
+
+def test_model_partition_records_its_window_and_rows(history):
+    record = history.store.read_record("failure_model", "2015-03-01")
+    assert record["window_first_day"] == "2015-01-01"
+    assert record["window_last_day"] == "2015-02-26"
+    run = mlflow.get_run(record["run_id"])
+    assert run.data.tags["dagster.partition"] == "2015-03-01"
+    assert run.data.params["window_last_day"] == "2015-02-26"
+    # Exactly the rows whose label horizon ended before March: a moved cutoff changes the count.
+    features = history.store.read("machine_features", [f"2015-02-{d:02d}" for d in range(1, 29)])
+    usable = features.where(F.col("datetime") < F.lit(datetime(2015, 2, 26, 12, 0, 1))).count()
+    january = 12 * 2 * 31
+    client = mlflow.MlflowClient()
+    version = client.get_model_version(record["model_name"], record["version"])
+    assert version.tags["dagster.partition"] == "2015-03-01"
+    meta = (
+        history.instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("failure_model"), asset_partitions=["2015-03-01"]
+            ),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization.metadata
+    )
+    used = meta["training_rows"].value + meta["holdout_rows"].value
+    gap_rows = 12 * 4  # the 48 h between training and hold-out
+    assert used + gap_rows == january + usable
+    assert (
+        "| comp1 |" in meta["confusion_matrix"].value or "comp1" in meta["confusion_matrix"].value
+    )
+    assert meta["model_version"].value == record["version"]
+
+
+def test_scores_use_the_version_each_period_recorded(history):
+    # 03-02 and 03-03 belong to February's model (the month of D - 3 days), the rest to March's.
+    assert model_partition_for_day(date(2015, 3, 3), 48) == "2015-02-01"
+    result = history.run(["failure_scores", "maintenance_alerts"], "2015-03-02", "2015-03-06")
+    assert result.success
+    feb = history.store.read_record("failure_model", "2015-02-01")["version"]
+    mar = history.store.read_record("failure_model", "2015-03-01")["version"]
+    assert feb != mar
+    scores = history.store.read("failure_scores", [f"2015-03-0{d}" for d in range(2, 7)])
+    by_day = {
+        r["day"]: r["versions"]
+        for r in scores.groupBy(F.date_format("datetime", "yyyy-MM-dd").alias("day"))
+        .agg(F.collect_set("model_version").alias("versions"))
+        .collect()
+    }
+    assert by_day == {
+        "2015-03-02": [feb],
+        "2015-03-03": [feb],
+        "2015-03-04": [mar],
+        "2015-03-05": [mar],
+        "2015-03-06": [mar],
+    }
+    pdf = scores.toPandas()
+    probabilities = pdf[["p_none", "p_comp1", "p_comp2", "p_comp3", "p_comp4"]].sum(axis=1)
+    assert (probabilities - 1).abs().max() < 1e-9
+    assert ((1 - pdf["p_none"]) - pdf["risk"]).abs().max() < 1e-12
+
+
+def test_registered_version_loads_back_with_the_same_predictions(history):
+    assert history.run(["failure_scores"], "2015-03-05", "2015-03-05").success
+    record = history.store.read_record("failure_model", "2015-03-01")
+    model = mlflow.spark.load_model(f"models:/{record['model_name']}/{record['version']}")
+    features = history.store.read("machine_features", ["2015-03-05"])
+    again = model.transform(features).select("machineID", "datetime", "probability").toPandas()
+    stored = history.store.read("failure_scores", ["2015-03-05"]).toPandas()
+    merged = stored.merge(again, on=["machineID", "datetime"])
+    assert len(merged) == len(stored) == 24
+    for i, name in enumerate(["p_none", "p_comp1", "p_comp2", "p_comp3", "p_comp4"]):
+        assert (merged[name] - merged["probability"].map(lambda v, i=i: v[i])).abs().max() < 1e-12
+
+
+def test_alerts_are_ranked_explained_and_above_threshold(history):
+    result = history.run(
+        ["maintenance_alerts"],
+        "2015-03-04",
+        "2015-03-06",
+        run_config=dg.RunConfig(ops={"maintenance_alerts": {"config": {"threshold": 0.05}}}),
+    )
+    assert result.success
+    alerts = history.store.read(
+        "maintenance_alerts", ["2015-03-04", "2015-03-05", "2015-03-06"]
+    ).toPandas()
+    assert len(alerts) > 0
+    alerts["day"] = alerts["datetime"].dt.strftime("%Y-%m-%d")
+    for _, day in alerts.groupby("day"):
+        day = day.sort_values("rank")
+        assert list(day["rank"]) == list(range(1, len(day) + 1))
+        assert list(day["risk"]) == sorted(day["risk"], reverse=True)
+        assert day["machineID"].is_unique
+    assert (alerts["risk"] >= 0.05).all()
+    assert alerts["component"].isin(["comp1", "comp2", "comp3", "comp4"]).all()
+    assert alerts["explanation"].str.contains("σ").all()
+
+
+def test_remodelling_a_period_registers_a_new_version_and_leaves_old_scores_stale(history):
+    assert history.run(["failure_scores"], "2015-03-06", "2015-03-06").success
+    before = history.store.read_record("failure_model", "2015-03-01")["version"]
+    assert _model(history, "2015-03-01").success
+    after = history.store.read_record("failure_model", "2015-03-01")["version"]
+    assert int(after) > int(before)
+    # The stored scores still name the old version: visibly out of date until re-scored.
+    versions = {
+        r[0]
+        for r in history.store.read("failure_scores", ["2015-03-06"])
+        .select("model_version")
+        .distinct()
+        .collect()
+    }
+    assert versions == {before}
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+
+    graph = dg.Definitions(assets=history.assets, resources=history.resources).resolve_asset_graph()
+    resolver = CachingStaleStatusResolver(history.instance, graph)
+    status = resolver.get_status(dg.AssetKey("failure_scores"), "2015-03-06")
+    assert status == StaleStatus.STALE
+
+
+def test_score_evaluation_matches_a_count_from_the_stored_tables(history):
+    assert history.run(["failure_scores", "maintenance_alerts"], "2015-03-02", "2015-03-06").success
+    assert history.run(["score_evaluation"], "2015-03-04", "2015-03-06").success
+    evaluation = history.store.read("score_evaluation", ["2015-03-05"]).toPandas().iloc[0]
+    scores = history.store.read("failure_scores", ["2015-03-05"]).toPandas()
+    labels = history.store.read("failure_labels", ["2015-03-05"]).toPandas()
+    joined = scores.merge(labels, on=["machineID", "datetime"])
+    alerted = joined["risk"] >= joined["alert_threshold"]
+    failing = joined["label"] != "none"
+    tp = int((alerted & failing).sum())
+    if alerted.sum():
+        assert evaluation["alert_precision"] == pytest.approx(tp / alerted.sum())
+    if failing.sum():
+        assert evaluation["alert_recall"] == pytest.approx(tp / failing.sum())
+    assert set(evaluation.index) >= {
+        "alert_precision",
+        "alert_recall",
+        "macro_f1",
+        "failures_caught_12h",
+        "top_k_precision",
+    }
+    assert pd.notna(evaluation["false_alarms_per_machine_month"])
