@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench dev
+.PHONY: install demo test lint bench dev browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-test: lint
+# The browser test drives Debian's chromium (Playwright's own browser download is not reachable).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: lint browser
 	cd $(CURDIR) && $(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/python -m pytest
 

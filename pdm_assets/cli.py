@@ -239,8 +239,8 @@ def _add_demo(sub: SubParsers) -> None:
         help="simulate a fleet and materialize the whole platform through Dagster",
         description="Raw days, features, labels, monthly models, scores, alerts and evaluation.",
     )
-    p.add_argument("--days", type=_positive_int, default=180, help="days of history (180)")
-    p.add_argument("--models", type=_positive_int, default=2, help="monthly models (2)")
+    p.add_argument("--days", type=_positive_int, default=150, help="days of history (150)")
+    p.add_argument("--models", type=_positive_int, default=1, help="monthly models (1)")
     p.set_defaults(run=_run_demo)
 
 

@@ -68,6 +68,12 @@ class DemoPlan:
     label_last: date
     model_months: list[date]
     score_first: date
+    label_lag: int
+
+    @property
+    def evaluation_first(self) -> date:
+        """Evaluation of D reads the scores of D - horizon .. D (lead times)."""
+        return self.score_first + timedelta(days=self.label_lag)
 
     @classmethod
     def for_days(cls, start: date, days: int, horizon_hours: int, models: int = 2) -> "DemoPlan":
@@ -79,10 +85,10 @@ class DemoPlan:
             months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
         months = [m for m in months if (m - start).days >= 45] or [newest]
         score_first = months[0] + timedelta(days=model_lag_days(horizon_hours))
-        return cls(start, last, label_last, months, score_first)
+        return cls(start, last, label_last, months, score_first, horizon_days(horizon_hours))
 
 
-def run_demo(days: int = 180, models: int = 2, echo: Callable[[str], None] = print) -> None:
+def run_demo(days: int = 150, models: int = 1, echo: Callable[[str], None] = print) -> None:
     from pdm_assets.definitions import build_definitions
 
     settings = load_settings()
@@ -107,7 +113,11 @@ def run_demo(days: int = 180, models: int = 2, echo: Callable[[str], None] = pri
             ["failure_scores", "maintenance_alerts"],
             {"start": plan.score_first, "end": plan.last},
         ),
-        ("evaluation", ["score_evaluation"], {"start": plan.score_first, "end": plan.label_last}),
+        (
+            "evaluation",
+            ["score_evaluation"],
+            {"start": plan.evaluation_first, "end": plan.label_last},
+        ),
     ]
     started = time.monotonic()
     for name, selection, kwargs in steps:

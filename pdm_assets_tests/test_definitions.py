@@ -43,6 +43,6 @@ def test_definitions_are_loadable():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures", "machines"} <= keys
-    daily = graph.get("raw_telemetry").partitions_def
+    daily = graph.get(dg.AssetKey("raw_telemetry")).partitions_def
     assert isinstance(daily, dg.DailyPartitionsDefinition)
     assert daily.get_first_partition_key() == "2015-01-01"

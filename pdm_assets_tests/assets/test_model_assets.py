@@ -182,10 +182,10 @@ def test_remodelling_a_period_registers_a_new_version_and_leaves_old_scores_stal
         .collect()
     }
     assert versions == {before}
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.definitions.data_version import StaleStatus
+    from dagster._utils.test.data_versions import get_stale_status_resolver
 
-    graph = dg.Definitions(assets=history.assets, resources=history.resources).resolve_asset_graph()
-    resolver = CachingStaleStatusResolver(history.instance, graph)
+    resolver = get_stale_status_resolver(history.instance, history.assets)
     status = resolver.get_status(dg.AssetKey("failure_scores"), "2015-03-06")
     assert status == StaleStatus.STALE
 
