@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ def _land_recent(args: argparse.Namespace, sim: Any, landing_dir: str) -> int:
     from pdm_assets import schemas
     from pdm_assets.landing import day_path, machines_path, write_day_files, write_machines_file
 
-    yesterday = date.today() - timedelta(days=1)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)  # partitions are UTC days
     n = 1 if args.yesterday else args.days_back
     days = [yesterday - timedelta(days=i) for i in reversed(range(n))]
     if not machines_path(landing_dir).is_file():
@@ -224,8 +224,6 @@ def _add_alerts(sub: SubParsers) -> None:
 
 
 # --- demo -----------------------------------------------------------------------------------------
-# RECONSTRUCTED by the issue-6 (automation) session: its edit of this file overwrote a `demo`
-# subcommand that was being added in parallel. The demo's owner should check this against theirs.
 def _run_demo(args: argparse.Namespace) -> int:
     from pdm_assets.demo import run_demo
 

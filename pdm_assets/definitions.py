@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pdm_assets.assets.features import component_replacements, machine_features
 from pdm_assets.assets.evaluation import score_evaluation
+from pdm_assets.assets.features import component_replacements, machine_features
 from pdm_assets.assets.labels import build_failure_labels
 from pdm_assets.assets.model import failure_model
 from pdm_assets.assets.raw import build_raw_assets

@@ -150,7 +150,8 @@ def _report(defs, instance, plan: DemoPlan, home: Path, echo) -> None:
         "alert_recall",
     ):
         if key in meta:
-            echo(f"  {key:<18} {meta[key].value:.3f}")
+            value = meta[key].value
+            echo(f"  {key:<18} {value:.3f}" if isinstance(value, float) else f"  {key:<18} {value}")
     if "confusion_matrix" in meta:
         echo("  hold-out confusion matrix (rows actual, columns predicted):")
         for line in meta["confusion_matrix"].value.splitlines():

@@ -131,15 +131,15 @@ def failure_model(
                 "horizon_hours": settings.horizon_hours,
             }
         )
-        mlflow.log_metrics(
-            {
-                "holdout_macro_f1": evaluation.macro_f1,
-                "holdout_accuracy": evaluation.accuracy,
-                "alert_threshold": result.threshold,
-                "alert_precision": result.threshold_precision,
-                "alert_recall": result.threshold_recall,
-            }
-        )
+        metrics = {
+            "holdout_macro_f1": evaluation.macro_f1,
+            "holdout_accuracy": evaluation.accuracy,
+            "alert_threshold": result.threshold,
+            "alert_precision": result.threshold_precision,
+            "alert_recall": result.threshold_recall,
+        }
+        # Macro-F1 is undefined when the hold-out saw no failure at all.
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             (out / "confusion_matrix.md").write_text(evaluation.confusion_markdown())
@@ -185,7 +185,7 @@ def failure_model(
             "training_window": window_text,
             "training_rows": result.train_rows,
             "holdout_rows": result.holdout_rows,
-            "holdout_macro_f1": evaluation.macro_f1,
+            "holdout_macro_f1": evaluation.macro_f1 if evaluation.macro_f1 is not None else "n/a",
             "holdout_accuracy": evaluation.accuracy,
             "alert_threshold": result.threshold,
             "alert_precision": result.threshold_precision,

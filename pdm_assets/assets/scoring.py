@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from pdm_assets.assets.features import DAILY, partition_days
 from pdm_assets.partitions import model_lag_days, model_partition_for_day
+from pdm_assets.resources.tracking import MlflowTracking
 from pdm_assets.settings import load_settings
 from pdm_assets.transforms.scoring import maintenance_alerts as rank_alerts
 from pdm_assets.transforms.scoring import score_features
@@ -57,10 +58,14 @@ def _day_column() -> F.Column:
     ),
 )
 def failure_scores(
-    context: dg.AssetExecutionContext, machine_features: DataFrame, failure_model: dict
+    context: dg.AssetExecutionContext,
+    mlflow_tracking: MlflowTracking,
+    machine_features: DataFrame,
+    failure_model: dict,
 ) -> DataFrame:
     import mlflow.spark
 
+    mlflow_tracking.client()  # point MLflow at the configured registry before loading
     settings = load_settings()
     days = partition_days(context)
     scored: list[DataFrame] = []
