@@ -49,7 +49,7 @@ class Bench:
             run_config=config,
         )
         seconds = time.perf_counter() - start
-        steps = step_seconds(result)
+        steps = step_seconds(self.instance, result)
         self.rows.append({"stage": label, "seconds": round(seconds, 2), "steps": steps})
         print(
             f"{label:<44}{seconds:9.1f} s   " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items())
@@ -68,16 +68,13 @@ class Bench:
         return summary
 
 
-def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
-    """Each step's duration, from its STEP_START and STEP_SUCCESS events."""
-    started: dict[str, float] = {}
-    out: dict[str, float] = {}
-    for event in result.all_events:
-        if event.event_type_value == "STEP_START":
-            started[event.step_key] = event.timestamp
-        elif event.event_type_value == "STEP_SUCCESS" and event.step_key in started:
-            out[event.step_key] = round(event.timestamp - started[event.step_key], 2)
-    return out
+def step_seconds(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict:
+    """Each step's duration, from the instance's step statistics of the run."""
+    return {
+        stat.step_key: round(stat.end_time - stat.start_time, 2)
+        for stat in instance.get_run_step_stats(result.run_id)
+        if stat.start_time and stat.end_time
+    }
 
 
 def jvm_peak_rss_mb() -> int | None:
