@@ -25,6 +25,15 @@ TODAY = datetime.now(UTC).date()
 Y = TODAY - timedelta(days=1)  # the newest daily partition
 
 
+def evaluate_conditions(**kwargs):
+    """evaluate_automation_conditions in a worker thread: it calls asyncio.run, which refuses to
+    run where another library (e.g. Playwright's sync API) left an event loop in this thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(dg.evaluate_automation_conditions, **kwargs).result()
+
+
 def day(n: int) -> date:
     """Y - n days."""
     return Y - timedelta(days=n)
@@ -323,11 +332,11 @@ def test_a_new_raw_day_makes_automation_request_its_downstream_but_not_the_model
     materialized(instance, "score_evaluation", history[2:])
     materialized(instance, "failure_model", [model_partition_for_day(Y, 48)])
 
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    quiet = evaluate_conditions(defs=defs, instance=instance)
     assert quiet.total_requested == 0
     for asset in auto.RAW_ASSETS:
         materialized(instance, asset, [iso(0)])
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    result = evaluate_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
 
     def requested(asset):
         return result.get_requested_partitions(dg.AssetKey(asset))
@@ -344,7 +353,7 @@ def test_a_new_raw_day_makes_automation_request_its_downstream_but_not_the_model
         materialized(instance, asset, [iso(0)])
     materialized(instance, "failure_labels", [iso(2)])
     materialized(instance, "score_evaluation", [iso(2)])
-    settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    settled = evaluate_conditions(defs=defs, instance=instance, cursor=result.cursor)
     assert settled.total_requested == 0
 
 
@@ -353,10 +362,10 @@ def test_an_old_raw_day_is_ignored_by_automation(instance):
     instance.report_runless_asset_event(dg.AssetMaterialization("machines"))
     for asset in (*auto.RAW_ASSETS, *auto.FEATURE_ASSETS):
         materialized(instance, asset, history)
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    quiet = evaluate_conditions(defs=defs, instance=instance)
     for asset in auto.RAW_ASSETS:
         materialized(instance, asset, [iso(6)])
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    result = evaluate_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
     assert result.get_requested_partitions(dg.AssetKey("machine_features")) == set()
 
 

@@ -57,9 +57,10 @@ except ImportError:  # reported by the browser fixture, with the fix
     PlaywrightTimeout = TimeoutError
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Session-scoped and requested first, so a missing browser fails before the stack starts."""
+    """Module-scoped (Playwright stops with the module) and requested first, so a missing browser
+    fails before the stack starts."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} not found: the browser test drives Debian's chromium "
