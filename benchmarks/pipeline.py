@@ -12,9 +12,12 @@ from datetime import date, timedelta
 
 from harness import Bench
 
+from pdm_assets.demo import latest_metadata
+
 RAW = ["raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
 FEATURES = ["component_replacements", "machine_features"]
 SCORING = ["failure_scores", "maintenance_alerts"]
+HOLDOUT_METRICS = ("holdout_macro_f1", "holdout_accuracy", "alert_precision", "alert_recall")
 
 
 def main() -> None:
@@ -41,11 +44,14 @@ def main() -> None:
         partition_key=model_month.isoformat(),
         run_config={"ops": {"failure_model": {"config": {"num_trees": args.trees}}}},
     )
+    metadata = latest_metadata(bench.instance, "failure_model", model_month.isoformat())
+    holdout = {k: round(metadata[k].value, 3) for k in HOLDOUT_METRICS if k in metadata}
+    print("  hold-out: " + ", ".join(f"{k} {v}" for k, v in holdout.items()))
     bench.run(
         f"score its month {score_first}..{last}", SCORING, score_first.isoformat(), last.isoformat()
     )
     bench.run(f"score one new day {last}", SCORING, last.isoformat())
-    bench.finish(machines=args.machines, days=args.days, trees=args.trees)
+    bench.finish(machines=args.machines, days=args.days, trees=args.trees, holdout=holdout)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from datetime import date, timedelta
 
 import dagster as dg
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, SENSORS
@@ -42,17 +42,25 @@ def feature_null_violations(features: DataFrame) -> dict[str, int]:
         for s in SENSORS:
             conditions[f"{s}_mean_{w}h"] = F.col(f"{s}_mean_{w}h").isNull() & (readings > 0)
             conditions[f"{s}_std_{w}h"] = F.col(f"{s}_std_{w}h").isNull() & (readings > 1)
-    counts = features.agg(
-        *(F.sum(cond.cast("int")).alias(name) for name, cond in conditions.items())
-    ).first()
-    return {name: int(counts[name] or 0) for name in conditions if counts[name]}
+    return count_violations(features, conditions)
 
 
-def _result(problems: dict[str, int], rows: int, blocking_metadata: str) -> dg.AssetCheckResult:
+def count_violations(df: DataFrame, conditions: dict[str, Column]) -> dict[str, int]:
+    """Rows meeting each condition, in one pass; conditions no row meets are left out."""
+    counts = df.agg(*(F.sum(cond.cast("int")).alias(name) for name, cond in conditions.items()))
+    row = counts.first()
+    return {name: int(row[name]) for name in conditions if row[name]}
+
+
+def blocking_result(df: DataFrame, problems: dict[str, int]) -> dg.AssetCheckResult:
+    """Fails on any problem or duplicate key: training on such rows would count them twice."""
+    duplicates = duplicate_keys(df)
+    if duplicates:
+        problems = {**problems, "duplicate (machineID, datetime)": duplicates}
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"rows_checked": rows, blocking_metadata: dg.MetadataValue.json(problems)},
+        metadata={"rows_checked": df.count(), "violations": dg.MetadataValue.json(problems)},
     )
 
 
@@ -64,11 +72,7 @@ def _result(problems: dict[str, int], rows: int, blocking_metadata: str) -> dg.A
 )
 def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     features = checked_partitions(context, "machine_features").cache()
-    problems = feature_null_violations(features)
-    duplicates = duplicate_keys(features)
-    if duplicates:
-        problems["duplicate (machineID, datetime)"] = duplicates
-    return _result(problems, features.count(), "violations")
+    return blocking_result(features, feature_null_violations(features))
 
 
 @dg.asset_check(
@@ -79,15 +83,9 @@ def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
 )
 def failure_labels_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     labels = checked_partitions(context, "failure_labels").cache()
-    required = ["label", "label_index", *(f"fails_{c}" for c in COMPONENTS)]
-    nulls = labels.agg(
-        *(F.sum(F.col(c).isNull().cast("int")).alias(c) for c in [*KEYS, *required])
-    ).first()
-    problems = {c: int(nulls[c]) for c in nulls.asDict() if nulls[c]}
-    duplicates = duplicate_keys(labels)
-    if duplicates:
-        problems["duplicate (machineID, datetime)"] = duplicates
-    return _result(problems, labels.count(), "violations")
+    required = [*KEYS, "label", "label_index", *(f"fails_{c}" for c in COMPONENTS)]
+    nulls = count_violations(labels, {c: F.col(c).isNull() for c in required})
+    return blocking_result(labels, nulls)
 
 
 @dg.asset_check(

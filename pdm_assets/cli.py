@@ -50,6 +50,20 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(json.dumps(summary, sort_keys=True))  # last line: machine-readable
 
 
+def _simulator(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(settings, FleetSimulator) from the settings, overridden by --machines and --seed."""
+    from pdm_assets.settings import load_settings
+    from pdm_assets.simulator import FleetSimulator
+
+    settings = load_settings()
+    sim = FleetSimulator(
+        n_machines=args.machines or settings.n_machines,
+        seed=settings.seed if args.seed is None else args.seed,
+        history_start=settings.history_start_date,
+    )
+    return settings, sim
+
+
 # --- import-azure ---------------------------------------------------------------------------------
 def _run_import_azure(args: argparse.Namespace) -> int:
     from pdm_assets.landing import import_azure
@@ -70,18 +84,42 @@ def _add_import_azure(sub: SubParsers) -> None:
     p.set_defaults(run=_run_import_azure)
 
 
+# --- export-azure ---------------------------------------------------------------------------------
+def _run_export_azure(args: argparse.Namespace) -> int:
+    from pdm_assets.landing import export_published
+
+    settings, sim = _simulator(args)
+    start = args.start or settings.start
+    paths = export_published(
+        args.dst_dir, sim, start, start + timedelta(days=args.days), us_dates=args.us_dates
+    )
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _add_export_azure(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "export-azure",
+        help="write a simulated fleet as the five published Azure PdM CSV files",
+        description="PdM_telemetry/errors/maint/failures/machines.csv, maintenance from "
+        "PDM_HISTORY_START: input for import-azure and 'demo --published-dir'.",
+    )
+    p.add_argument("dst_dir", metavar="DST_DIR", help="folder to write the five files into")
+    p.add_argument("--start", type=_iso_day, help="first day (default: PDM_START_DATE)")
+    p.add_argument("--days", type=_positive_int, default=365, help="number of days (365)")
+    p.add_argument("--machines", type=_positive_int, help="fleet size (default: PDM_MACHINES)")
+    p.add_argument("--seed", type=int, help="simulator seed (default: PDM_SEED)")
+    p.add_argument(
+        "--us-dates", action="store_true", help="datetimes like 1/1/2015 6:00:00 AM (Kaggle copy)"
+    )
+    p.set_defaults(run=_run_export_azure)
+
+
 # --- land -----------------------------------------------------------------------------------------
 def _run_land(args: argparse.Namespace) -> int:
     from pdm_assets.landing import land_simulated_days
-    from pdm_assets.settings import load_settings
-    from pdm_assets.simulator import FleetSimulator
 
-    settings = load_settings()
-    sim = FleetSimulator(
-        n_machines=args.machines or settings.n_machines,
-        seed=settings.seed if args.seed is None else args.seed,
-        history_start=settings.history_start_date,
-    )
+    settings, sim = _simulator(args)
     landing_dir = args.landing_dir or settings.landing_dir
     if args.start is None:
         return _land_recent(args, sim, landing_dir)
@@ -225,9 +263,14 @@ def _add_alerts(sub: SubParsers) -> None:
 
 # --- demo -----------------------------------------------------------------------------------------
 def _run_demo(args: argparse.Namespace) -> int:
-    from pdm_assets.demo import run_demo
+    from pdm_assets.demo import run_demo, use_published_files
 
-    run_demo(days=args.days, models=args.models)
+    days = args.days
+    if args.published_dir:
+        summary = use_published_files(args.published_dir)
+        _print_summary(summary)
+        days = summary["days"]
+    run_demo(days=days, models=args.models, trees=args.trees)
     return 0
 
 
@@ -239,11 +282,19 @@ def _add_demo(sub: SubParsers) -> None:
     )
     p.add_argument("--days", type=_positive_int, default=150, help="days of history (150)")
     p.add_argument("--models", type=_positive_int, default=1, help="monthly models (1)")
+    p.add_argument("--trees", type=_positive_int, help="trees per forest (default: 200)")
+    p.add_argument(
+        "--published-dir",
+        metavar="DIR",
+        help="run on the five published Azure PdM CSV files in DIR instead of the simulator "
+        "(imports them into the landing zone; --days is then the files' range)",
+    )
     p.set_defaults(run=_run_demo)
 
 
 SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
     _add_import_azure,
+    _add_export_azure,
     _add_land,
     _add_alerts,
     _add_demo,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -14,6 +15,7 @@ from pdm_assets.settings import Settings, load_settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+SETTINGS_SHOWN = ("PDM_DATA_DIR", "PDM_SOURCE", "PDM_LANDING_DIR", "PDM_START_DATE", "PDM_MACHINES")
 DAILY_CHAIN = [
     "raw_telemetry",
     "raw_errors",
@@ -42,6 +44,7 @@ def materialize_range(
     start: date | None = None,
     end: date | None = None,
     partition_key: str | None = None,
+    config: dict[str, dict] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run over a partition range (the single-run backfill path), or one partition."""
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
@@ -55,7 +58,10 @@ def materialize_range(
         resources=defs.resources,
         tags=tags,
         partition_key=partition_key,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            "ops": {op: {"config": c} for op, c in (config or {}).items() if c},
+        },
     )
 
 
@@ -88,7 +94,26 @@ class DemoPlan:
         return cls(start, last, label_last, months, score_first, horizon_days(horizon_hours))
 
 
-def run_demo(days: int = 150, models: int = 1, echo: Callable[[str], None] = print) -> None:
+def use_published_files(src_dir: str | Path) -> dict[str, Any]:
+    """Import the five published Azure files and point this process's settings at them.
+
+    The settings are the environment, so this is the same as running with ``PDM_SOURCE=landing``
+    and ``PDM_START_DATE`` set to the first telemetry day: the asset code does not change.
+    """
+    from pdm_assets.landing import import_azure
+
+    summary = import_azure(src_dir, load_settings().landing_dir)
+    os.environ.update(PDM_SOURCE="landing", PDM_START_DATE=summary["first_day"])
+    return summary
+
+
+def run_demo(
+    days: int = 150,
+    models: int = 1,
+    trees: int | None = None,
+    echo: Callable[[str], None] = print,
+) -> DemoPlan:
+    """Materialize every asset for ``days`` days from the configured source; returns the plan."""
     from pdm_assets.definitions import build_definitions
 
     settings = load_settings()
@@ -96,16 +121,22 @@ def run_demo(days: int = 150, models: int = 1, echo: Callable[[str], None] = pri
     instance = dg.DagsterInstance.get()
     defs = build_definitions()
     plan = DemoPlan.for_days(settings.start, days, settings.horizon_hours, models)
-    echo(
-        f"Simulated fleet: {settings.n_machines} machines, {plan.first} .. {plan.last} "
-        f"(seed {settings.seed}); data in {settings.data_dir}"
-    )
+    if settings.source == "simulator":
+        fleet = f"Simulated fleet: {settings.n_machines} machines (seed {settings.seed})"
+    else:
+        fleet = f"Fleet from the landing zone {settings.landing_dir}"
+    echo(f"{fleet}, {plan.first} .. {plan.last}; data in {settings.data_dir}")
+    model_config = {"num_trees": trees} if trees else {}
     steps = [
         ("inventory", ["machines"], {}),
         ("raw + features", DAILY_CHAIN, {"start": plan.first, "end": plan.last}),
         ("labels", ["failure_labels"], {"start": plan.first, "end": plan.label_last}),
         *(
-            (f"model {m:%Y-%m}", ["failure_model"], {"partition_key": m.isoformat()})
+            (
+                f"model {m:%Y-%m}",
+                ["failure_model"],
+                {"partition_key": m.isoformat(), "config": {"failure_model": model_config}},
+            )
             for m in plan.model_months
         ),
         (
@@ -120,15 +151,18 @@ def run_demo(days: int = 150, models: int = 1, echo: Callable[[str], None] = pri
         ),
     ]
     started = time.monotonic()
-    for name, selection, kwargs in steps:
-        step_start = time.monotonic()
-        materialize_range(defs, selection, instance, **kwargs)
-        echo(f"  {name:<16} {time.monotonic() - step_start:6.1f} s")
-    echo(f"Materialized everything in {time.monotonic() - started:.0f} s\n")
-    _report(defs, instance, plan, home, echo)
+    # Entered, the instance is also the current definitions-state store (and is disposed after).
+    with instance:
+        for name, selection, kwargs in steps:
+            step_start = time.monotonic()
+            materialize_range(defs, selection, instance, **kwargs)
+            echo(f"  {name:<16} {time.monotonic() - step_start:6.1f} s")
+        echo(f"Materialized everything in {time.monotonic() - started:.0f} s\n")
+        _report(defs, instance, plan, home, echo)
+    return plan
 
 
-def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
+def latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
     ).records
@@ -139,7 +173,7 @@ def _report(defs, instance, plan: DemoPlan, home: Path, echo) -> None:
     tables = defs.resources["tables"].store()
     newest_model = plan.model_months[-1].isoformat()
     record = tables.read_record("failure_model", newest_model)
-    meta = _latest_metadata(instance, "failure_model", newest_model)
+    meta = latest_metadata(instance, "failure_model", newest_model)
     echo(f"Model {newest_model[:7]}: MLflow version {record['version']} of {record['model_name']}")
     echo(f"  trained on {record['window_first_day']} .. {record['window_last_day']}")
     for key in (
@@ -164,8 +198,10 @@ def _report(defs, instance, plan: DemoPlan, home: Path, echo) -> None:
             f"{row.explanation}"
         )
     mlflow = defs.resources["mlflow_tracking"]
+    # The UI must see the same settings, or its partitions and source differ from the demo's.
+    env = "".join(f"{k}={os.environ[k]} " for k in SETTINGS_SHOWN if os.environ.get(k))
     echo(
-        f"\nDagster UI:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml"
+        f"\nDagster UI:  {env}DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml"
         "  (or: make dev), then http://127.0.0.1:3000"
         f"\nMLflow UI:   .venv/bin/{mlflow.ui_hint()}"
     )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # The published copies of the Azure data set use one of these; both mean UTC.
 INPUT_DATETIME_FORMATS: tuple[str, ...] = (DATETIME_FORMAT, "%m/%d/%Y %I:%M:%S %p")
+US_DATETIME_FORMAT = "%-m/%-d/%Y %-I:%M:%S %p"  # how the Kaggle copy writes them
 DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.csv$")
 
 # Published file names per table: the Azure notebook names first, then the plain ones.
@@ -183,6 +184,42 @@ def import_azure(
         "rows": {t: len(f) for t, f in frames.items()},
         "days_outside_range": outside,
     }
+
+
+def export_published(
+    dst_dir: str | os.PathLike[str],
+    simulator: FleetSimulator,
+    start: date,
+    end: date,
+    *,
+    us_dates: bool = False,
+) -> dict[str, Path]:
+    """Write the simulator's days [start, end) as the five published files (``PdM_*.csv``).
+
+    The maintenance file starts at ``simulator.history_start``, before the telemetry, like the
+    published one starts in 2014. This is what a real delivery of the Azure data set looks like,
+    so ``import_azure`` and everything after it can be run on it unchanged.
+    """
+    if end <= start:
+        raise ValueError(f"empty day range: start {start} must be before end {end}")
+    dst = Path(dst_dir)
+    dst.mkdir(parents=True, exist_ok=True)
+    frames = {
+        "telemetry": simulator.telemetry(start, end),
+        "errors": simulator.errors(start, end),
+        "maintenance": simulator.maintenance(min(simulator.history_start, start), end),
+        "failures": simulator.failures(start, end),
+        "machines": simulator.machines(),
+    }
+    paths = {}
+    for table, frame in frames.items():
+        out = _azure_frame(frame, table, where=table)
+        if us_dates and "datetime" in out.columns:
+            stamps = pd.to_datetime(out["datetime"], format=DATETIME_FORMAT)
+            out = out.assign(datetime=stamps.dt.strftime(US_DATETIME_FORMAT))
+        paths[table] = dst / AZURE_FILE_NAMES[table][0]
+        _write_csv_atomic(out, paths[table])
+    return paths
 
 
 def _find_published(src: Path, table: str) -> Path:

@@ -288,6 +288,41 @@ def test_cli_land_writes_the_simulated_days(tmp_path, capsys):
     assert '"days": 2' in capsys.readouterr().out
 
 
+def test_cli_export_azure_then_import_gives_the_simulated_days(tmp_path, monkeypatch):
+    monkeypatch.setenv("PDM_HISTORY_START", "2014-10-01")
+    published, landing = tmp_path / "published", tmp_path / "landing"
+    args = ["--start", "2015-03-01", "--days", "2", "--machines", "3", "--seed", "7"]
+    assert main(["export-azure", str(published), *args, "--us-dates"]) == 0
+    assert sorted(p.name for p in published.iterdir()) == [
+        "PdM_errors.csv",
+        "PdM_failures.csv",
+        "PdM_machines.csv",
+        "PdM_maint.csv",
+        "PdM_telemetry.csv",
+    ]
+    assert (
+        (published / "PdM_telemetry.csv")
+        .read_text()
+        .splitlines()[1]
+        .startswith("3/1/2015 12:00:00 AM,1,")
+    )
+    assert main(["import-azure", str(published), "--landing-dir", str(landing)]) == 0
+
+    sim = FleetSimulator(n_machines=3, seed=7, history_start=date(2014, 10, 1))
+    assert landed_days(landing, "telemetry") == [date(2015, 3, 1), date(2015, 3, 2)]
+    day = date(2015, 3, 2)
+    for table in schemas.DAILY_TABLES:
+        landed = pd.read_csv(day_path(landing, table, day), parse_dates=["datetime"])
+        assert_same_table(landed, getattr(sim, table)(day, day + timedelta(days=1)), table)
+    # The maintenance history before the first day is landed too, from PDM_HISTORY_START on.
+    history = landed_days(landing, "maintenance")
+    assert history[0] >= date(2014, 10, 1) and len(history) > 2
+    expected = sim.maintenance(date(2014, 10, 1), date(2015, 3, 1))
+    assert sum(len(pd.read_csv(day_path(landing, "maintenance", d))) for d in history[:-2]) == len(
+        expected
+    )
+
+
 def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
     assert main(["import-azure", str(tmp_path / "nowhere"), "--landing-dir", str(tmp_path)]) == 1
     assert "import-azure: error:" in capsys.readouterr().err

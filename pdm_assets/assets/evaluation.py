@@ -6,10 +6,11 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pdm_assets.assets.features import partition_days
+from pdm_assets.assets.daily import daily_table_asset, partition_days
 from pdm_assets.partitions import horizon_days, label_partitions
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.settings import load_settings
+from pdm_assets.transforms.features import partition_day
 from pdm_assets.transforms.scoring import evaluate_day
 
 GROUP = "monitoring"
@@ -20,15 +21,12 @@ class EvaluationConfig(dg.Config):
 
 
 def _on_day(df: DataFrame, day: str) -> DataFrame:
-    return df.where(F.date_format("datetime", "yyyy-MM-dd") == day)
+    return df.where(partition_day() == day)
 
 
-@dg.asset(
+@daily_table_asset(
     partitions_def=label_partitions(),
-    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
-    kinds={"pyspark"},
-    io_manager_key="table_io_manager",
     ins={
         "failure_scores": dg.AssetIn(
             partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-2)

@@ -11,11 +11,19 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pdm_assets.partitions import daily_partitions
+from pdm_assets.assets.daily import (
+    DAILY,
+    ROW_COUNT,
+    add_partition_metadata,
+    daily_table_asset,
+    metadata_by_day,
+    partition_days,
+)
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.settings import load_settings
 from pdm_assets.transforms.features import machine_features as compute_machine_features
+from pdm_assets.transforms.features import partition_day
 from pdm_assets.transforms.replacements import (
     inventory_replacements,
     replacement_state,
@@ -23,11 +31,6 @@ from pdm_assets.transforms.replacements import (
 )
 
 GROUP = "features"
-DAILY = daily_partitions()
-
-
-def partition_days(context: dg.AssetExecutionContext) -> list[date]:
-    return [date.fromisoformat(key) for key in context.partition_keys]
 
 
 def prior_state(
@@ -46,16 +49,11 @@ def prior_state(
             f"component_replacements for {previous} is not stored: materialize the days before "
             f"{first_day} first (the state carries the maintenance history forward)"
         )
-    day = F.date_format("datetime", "yyyy-MM-dd")
-    return state_records(state.where(day == previous))
+    return state_records(state.where(partition_day() == previous))
 
 
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_table_asset(
     group_name=GROUP,
-    kinds={"pyspark"},
-    io_manager_key="table_io_manager",
     deps=[
         dg.AssetDep(
             "component_replacements",
@@ -90,30 +88,8 @@ def component_replacements(
     return replacement_state(pyspark.spark_session, records, days)
 
 
-def feature_partition_metadata(features: DataFrame) -> dict[str, dict[str, object]]:
-    """Per-day numbers for the UI, computed in one pass (true per partition in a backfill too)."""
-    day = F.date_format("datetime", "yyyy-MM-dd").alias("day")
-    rows = features.groupBy(day).agg(
-        F.count("*").alias("rows"),
-        F.countDistinct("machineID").alias("machines"),
-        F.avg(F.col("partial_window").cast("double")).alias("partial_share"),
-    )
-    return {
-        r["day"]: {
-            "dagster/row_count": r["rows"],
-            "machines": r["machines"],
-            "partial_window_share": float(r["partial_share"] or 0.0),
-        }
-        for r in rows.collect()
-    }
-
-
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_table_asset(
     group_name=GROUP,
-    kinds={"pyspark"},
-    io_manager_key="table_io_manager",
     ins={
         "raw_telemetry": dg.AssetIn(
             partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-2)
@@ -156,7 +132,13 @@ def machine_features(
         days[-1] + timedelta(days=1),
         settings.history_start_date,
     ).cache()
-    per_day = feature_partition_metadata(features)
-    for key in context.partition_keys:
-        context.add_asset_metadata(per_day.get(key, {"dagster/row_count": 0}), partition_key=key)
+    per_day = metadata_by_day(
+        features,
+        {
+            ROW_COUNT: F.count("*"),
+            "machines": F.countDistinct("machineID"),
+            "partial_window_share": F.avg(F.col("partial_window").cast("double")),
+        },
+    )
+    add_partition_metadata(context, per_day, empty={ROW_COUNT: 0})
     return features

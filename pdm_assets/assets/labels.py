@@ -3,10 +3,16 @@
 from datetime import date, timedelta
 
 import dagster as dg
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pdm_assets.assets.features import partition_days
+from pdm_assets.assets.daily import (
+    ROW_COUNT,
+    add_partition_metadata,
+    daily_table_asset,
+    metadata_by_day,
+    partition_days,
+)
 from pdm_assets.partitions import horizon_days, label_partitions
 from pdm_assets.schemas import COMPONENTS
 from pdm_assets.settings import load_settings
@@ -21,20 +27,12 @@ def missing_lookahead(days: list[date], loaded: list[str], horizon: int) -> list
     return sorted(needed - set(loaded))
 
 
-def label_partition_metadata(labels: DataFrame) -> dict[str, dict[str, object]]:
-    day = F.date_format("datetime", "yyyy-MM-dd").alias("day")
-    rows = labels.groupBy(day).agg(
-        F.count("*").alias("rows"),
-        F.avg((F.col("label") != "none").cast("double")).alias("failure_rate"),
-        *(F.avg(F.col(f"fails_{c}").cast("double")).alias(f"rate_{c}") for c in COMPONENTS),
-    )
+def label_metadata() -> dict[str, Column]:
+    """Per-day label rates for the UI (a function: Spark columns need a running session)."""
     return {
-        r["day"]: {
-            "dagster/row_count": r["rows"],
-            "label_rate": float(r["failure_rate"] or 0.0),
-            **{f"label_rate_{c}": float(r[f"rate_{c}"] or 0.0) for c in COMPONENTS},
-        }
-        for r in rows.collect()
+        ROW_COUNT: F.count("*"),
+        "label_rate": F.avg((F.col("label") != "none").cast("double")),
+        **{f"label_rate_{c}": F.avg(F.col(f"fails_{c}").cast("double")) for c in COMPONENTS},
     }
 
 
@@ -42,13 +40,10 @@ def build_failure_labels(horizon_hours: int | None = None) -> dg.AssetsDefinitio
     horizon_hours = horizon_hours or load_settings().horizon_hours
     lookahead = horizon_days(horizon_hours)
 
-    @dg.asset(
+    @daily_table_asset(
         name="failure_labels",
         partitions_def=label_partitions(horizon_hours),
-        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=GROUP,
-        kinds={"pyspark"},
-        io_manager_key="table_io_manager",
         ins={
             "machine_features": dg.AssetIn(),
             "raw_failures": dg.AssetIn(
@@ -80,10 +75,8 @@ def build_failure_labels(horizon_hours: int | None = None) -> dg.AssetsDefinitio
             )
         grid = machine_features.select("machineID", "datetime")
         labels = label_upcoming_failures(grid, raw_failures, horizon_hours).cache()
-        per_day = label_partition_metadata(labels)
-        for key in context.partition_keys:
-            metadata = per_day.get(key, {"dagster/row_count": 0})
-            context.add_asset_metadata(metadata, partition_key=key)
+        per_day = metadata_by_day(labels, label_metadata())
+        add_partition_metadata(context, per_day, empty={ROW_COUNT: 0})
         return labels
 
     return failure_labels

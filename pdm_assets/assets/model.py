@@ -118,7 +118,7 @@ def failure_model(
         run_name=f"failure_model {context.partition_key}",
         tags={
             "dagster.partition": context.partition_key,
-            "dagster.run_id": context.run_id,
+            "dagster.run_id": context.run.run_id,
             "training_window": window_text,
         },
     ) as run:

@@ -7,6 +7,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets import schemas
+from pdm_assets.assets.daily import (
+    ROW_COUNT,
+    add_partition_metadata,
+    daily_table_asset,
+    metadata_by_day,
+)
 from pdm_assets.partitions import daily_partitions
 from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.resources.spark import SparkSessionResource
@@ -24,20 +30,11 @@ def column_schema(table: schemas.TableSchema) -> dg.TableSchema:
     )
 
 
-def rows_per_day(df: DataFrame) -> dict[str, int]:
-    """Row counts by partition day, so every partition of a single-run backfill gets its own."""
-    day = F.date_format("datetime", "yyyy-MM-dd").alias("day")
-    return {r["day"]: r["count"] for r in df.groupBy(day).count().collect()}
-
-
 def _raw_daily_asset(table: schemas.TableSchema, partitions_def) -> dg.AssetsDefinition:
-    @dg.asset(
+    @daily_table_asset(
         name=f"raw_{table.name}",
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=GROUP,
-        kinds={"pyspark"},
-        io_manager_key="table_io_manager",
         description=f"{table.description} One partition per UTC day, validated at the door.",
         metadata={"dagster/column_schema": column_schema(table)},
     )
@@ -48,9 +45,8 @@ def _raw_daily_asset(table: schemas.TableSchema, partitions_def) -> dg.AssetsDef
     ) -> DataFrame:
         days = [date.fromisoformat(key) for key in context.partition_keys]
         df = raw_source.read_days(pyspark.spark_session, table.name, days)
-        counts = rows_per_day(df)
-        for key in context.partition_keys:
-            context.add_asset_metadata({"dagster/row_count": counts.get(key, 0)}, partition_key=key)
+        counts = metadata_by_day(df, {ROW_COUNT: F.count("*")})
+        add_partition_metadata(context, counts, empty={ROW_COUNT: 0})
         return df
 
     return _raw

@@ -7,10 +7,17 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pdm_assets.assets.features import DAILY, partition_days
+from pdm_assets.assets.daily import (
+    ROW_COUNT,
+    add_partition_metadata,
+    daily_table_asset,
+    metadata_by_day,
+    partition_days,
+)
 from pdm_assets.partitions import model_lag_days, model_partition_for_day
 from pdm_assets.resources.tracking import MlflowTracking
 from pdm_assets.settings import load_settings
+from pdm_assets.transforms.features import partition_day
 from pdm_assets.transforms.scoring import maintenance_alerts as rank_alerts
 from pdm_assets.transforms.scoring import score_features
 
@@ -36,16 +43,9 @@ def days_by_model(days: list[date], horizon_hours: int) -> dict[str, list[date]]
     return dict(grouped)
 
 
-def _day_column() -> F.Column:
-    return F.date_format("datetime", "yyyy-MM-dd")
-
-
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_table_asset(
     group_name=GROUP,
-    kinds={"pyspark", "mlflow"},
-    io_manager_key="table_io_manager",
+    kinds=("pyspark", "mlflow"),
     ins={
         "machine_features": dg.AssetIn(),
         "failure_model": dg.AssetIn(partition_mapping=_lag_mapping()),
@@ -74,7 +74,7 @@ def failure_scores(
         record = failure_model[model_key]
         model = mlflow.spark.load_model(record["model_uri"])
         wanted = [d.isoformat() for d in model_days]
-        features = machine_features.where(_day_column().isin(wanted))
+        features = machine_features.where(partition_day().isin(wanted))
         scores = score_features(model, features, record["version"]).withColumn(
             "alert_threshold", F.lit(float(record["alert_threshold"]))
         )
@@ -84,31 +84,16 @@ def failure_scores(
     for part in scored[1:]:
         result = result.unionByName(part)
     result = result.cache()
-    stats = {
-        r["day"]: r
-        for r in result.groupBy(_day_column().alias("day"))
-        .agg(F.count("*").alias("rows"), F.avg("risk").alias("mean_risk"))
-        .collect()
-    }
-    for key in context.partition_keys:
-        row = stats.get(key)
-        context.add_asset_metadata(
-            {
-                "dagster/row_count": row["rows"] if row else 0,
-                "mean_risk": float(row["mean_risk"]) if row else 0.0,
-                "model_version": versions[key],
-            },
-            partition_key=key,
-        )
+    per_day = metadata_by_day(result, {ROW_COUNT: F.count("*"), "mean_risk": F.avg("risk")})
+    versions_by_day = {key: {"model_version": v} for key, v in versions.items()}
+    add_partition_metadata(
+        context, per_day, empty={ROW_COUNT: 0, "mean_risk": 0.0}, extra=versions_by_day
+    )
     return result
 
 
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_table_asset(
     group_name=GROUP,
-    kinds={"pyspark"},
-    io_manager_key="table_io_manager",
     description=(
         "Machines whose risk passes the alert threshold that day, ranked, with the component at "
         "risk and the features that most set the machine apart from the fleet at that time."
@@ -136,28 +121,13 @@ def maintenance_alerts(
     for part in parts[1:]:
         alerts = alerts.unionByName(part)
     alerts = alerts.cache()
-    day_thresholds = {
-        r["day"]: float(r["t"])
-        for r in failure_scores.groupBy(_day_column().alias("day"))
-        .agg(F.first("alert_threshold").alias("t"))
-        .collect()
-    }
-    per_day = {
-        r["day"]: r["alerts"]
-        for r in alerts.groupBy(_day_column().alias("day"))
-        .agg(F.count("*").alias("alerts"))
-        .collect()
-    }
-    for key in context.partition_keys:
-        context.add_asset_metadata(
-            {
-                "dagster/row_count": per_day.get(key, 0),
-                "alert_threshold": config.threshold
-                if config.threshold >= 0
-                else day_thresholds.get(key, -1.0),
-            },
-            partition_key=key,
-        )
+    if config.threshold >= 0:
+        thresholds = dict.fromkeys(context.partition_keys, {"alert_threshold": config.threshold})
+    else:
+        first_threshold = F.first("alert_threshold").cast("double")
+        thresholds = metadata_by_day(failure_scores, {"alert_threshold": first_threshold})
+    per_day = metadata_by_day(alerts, {ROW_COUNT: F.count("*")})
+    add_partition_metadata(context, per_day, empty={ROW_COUNT: 0}, extra=thresholds)
     if len(context.partition_keys) == 1:
         top = alerts.orderBy("rank").limit(10).toPandas()
         context.add_output_metadata({"top_alerts": dg.MetadataValue.md(_alerts_markdown(top))})

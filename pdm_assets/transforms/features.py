@@ -64,6 +64,17 @@ def micros(column: str | Column) -> Column:
     return F.unix_micros(col.cast("timestamp"))
 
 
+def utc_day(column: str | Column = "datetime") -> Column:
+    """The UTC calendar day of a timestamp, whatever the session time zone."""
+    us = micros(column)
+    return F.date_from_unix_date(((us - F.pmod(us, F.lit(DAY_US))) / F.lit(DAY_US)).cast("int"))
+
+
+def partition_day(column: str | Column = "datetime") -> Column:
+    """The daily partition key (``YYYY-MM-DD``, UTC) a timestamp belongs to."""
+    return F.date_format(utc_day(column), "yyyy-MM-dd")
+
+
 def ceil_div(us: Column, divisor: int) -> Column:
     """Exact integer ceil(us / divisor) for any sign (Spark's `/` is floating point)."""
     rem = F.pmod(us, F.lit(divisor))

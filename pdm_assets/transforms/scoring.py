@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, ERROR_CODES, SENSORS
-from pdm_assets.transforms.features import DAY_US, HOUR_US, epoch_us, micros
+from pdm_assets.transforms.features import DAY_US, HOUR_US, epoch_us, micros, utc_day
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
 from pdm_assets.transforms.model import evaluation_from_confusion
 
@@ -33,12 +33,6 @@ EXPLAIN_COLUMNS: tuple[str, ...] = (
 )
 DEFAULT_ALERT_BUDGET = 5
 DEFAULT_LEAD_HOURS: tuple[int, ...] = (12, 24)
-
-
-def utc_day(column: str | Column = "datetime") -> Column:
-    """The UTC calendar day of a timestamp, whatever the session time zone."""
-    us = micros(column)
-    return F.date_from_unix_date(((us - F.pmod(us, F.lit(DAY_US))) / F.lit(DAY_US)).cast("int"))
 
 
 def score_features(model: PipelineModel, features: DataFrame, model_version: str) -> DataFrame:

@@ -1,0 +1,92 @@
+"""The whole platform on the five published Azure PdM files, with no code change.
+
+The real files cannot be downloaded here, so the simulator writes a fleet in their exact layout
+(``PdM_*.csv``, the Kaggle copy's ``1/1/2015 6:00:00 AM`` datetimes, maintenance starting a year
+before the telemetry). The demo then imports them and runs every asset through Dagster.
+"""
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from pdm_assets.demo import run_demo, use_published_files
+from pdm_assets.landing import export_published
+from pdm_assets.simulator import FleetSimulator
+
+START = date(2015, 1, 1)
+DAYS = 45
+MACHINES = 20
+
+
+def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch):
+    for name, value in {
+        "PDM_DATA_DIR": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "PDM_SOURCE": "simulator",  # use_published_files switches it; monkeypatch restores it
+        "PDM_START_DATE": "2014-06-01",  # wrong on purpose: the files' first day must win
+        "PDM_MACHINES": "3",  # ignored: the fleet is whatever PdM_machines.csv lists
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    sim = FleetSimulator(n_machines=MACHINES, seed=11)
+    paths = export_published(
+        tmp_path / "published", sim, START, START + timedelta(days=DAYS), us_dates=True
+    )
+    assert [p.name for p in paths.values()] == [
+        "PdM_telemetry.csv",
+        "PdM_errors.csv",
+        "PdM_maint.csv",
+        "PdM_failures.csv",
+        "PdM_machines.csv",
+    ]
+    assert paths["telemetry"].read_text().splitlines()[1].startswith("1/1/2015 12:00:00 AM,1,")
+
+    summary = use_published_files(tmp_path / "published")
+    assert (summary["first_day"], summary["days"]) == ("2015-01-01", DAYS)
+    lines: list[str] = []
+    plan = run_demo(days=summary["days"], trees=5, echo=lines.append)
+
+    store = _store()
+    # Raw values survive the published format exactly (floats are written with repr).
+    day = date(2015, 2, 10)
+    raw = store.read("raw_telemetry", [day.isoformat()]).toPandas()
+    expected = sim.telemetry(day, day + timedelta(days=1))
+    key = ["datetime", "machineID"]
+    pd.testing.assert_frame_equal(
+        raw[expected.columns].sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+    # Every component's last replacement comes from the 2014 part of PdM_maint.csv.
+    machines = store.read("machines").toPandas().set_index("machineID").sort_index()
+    history = sim.maintenance(sim.history_start, START)
+    last_replaced = history.groupby(["machineID", "comp"])["datetime"].max().unstack()
+    assert len(machines) == MACHINES
+    for comp in ("comp1", "comp2", "comp3", "comp4"):
+        got = pd.to_datetime(machines[f"{comp}_last_replacement"]).dt.tz_localize(None)
+        assert (got.values == last_replaced[comp].reindex(machines.index).values).all(), comp
+
+    # Scores of every day after the model month's start use the version the model recorded.
+    (month,) = plan.model_months
+    record = store.read_record("failure_model", month.isoformat())
+    score_days = [
+        (plan.score_first + timedelta(days=i)).isoformat()
+        for i in range((plan.last - plan.score_first).days + 1)
+    ]
+    assert store.stored_partitions("failure_scores") == score_days
+    scores = store.read("failure_scores", score_days).toPandas()
+    assert set(scores["model_version"].astype(str)) == {str(record["version"])}
+    assert scores["machineID"].nunique() == MACHINES
+    assert store.stored_partitions("score_evaluation")[-1] == plan.label_last.isoformat()
+
+    text = "\n".join(lines)
+    assert "Fleet from the landing zone" in text
+    assert f"Maintenance alerts for {plan.last}" in text
+    assert "PDM_SOURCE=landing PDM_LANDING_DIR" not in text  # only settings that were set
+    assert "PDM_SOURCE=landing PDM_START_DATE=2015-01-01" in text
+
+
+def _store():
+    from pdm_assets.resources.deployments import build_resources
+
+    return build_resources()["tables"].store()
