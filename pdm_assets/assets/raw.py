@@ -1,7 +1,5 @@
 """Raw ingestion: one daily partition per source table, plus the fleet inventory."""
 
-from datetime import date
-
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -12,6 +10,7 @@ from pdm_assets.assets.daily import (
     add_partition_metadata,
     daily_table_asset,
     metadata_by_day,
+    partition_days,
 )
 from pdm_assets.partitions import daily_partitions
 from pdm_assets.resources.sources import RawDataSource
@@ -43,8 +42,7 @@ def _raw_daily_asset(table: schemas.TableSchema, partitions_def) -> dg.AssetsDef
         pyspark: SparkSessionResource,
         raw_source: RawDataSource,
     ) -> DataFrame:
-        days = [date.fromisoformat(key) for key in context.partition_keys]
-        df = raw_source.read_days(pyspark.spark_session, table.name, days)
+        df = raw_source.read_days(pyspark.spark_session, table.name, partition_days(context))
         counts = metadata_by_day(df, {ROW_COUNT: F.count("*")})
         add_partition_metadata(context, counts, empty={ROW_COUNT: 0})
         return df
