@@ -10,8 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
+from pdm_assets.partitions import partition_range_tags
+
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
@@ -36,7 +36,7 @@ class Bench:
         self.rows: list[dict] = []
 
     def run(self, label, selection, first=None, last=None, partition_key=None, run_config=None):
-        tags = {RANGE_START: first, RANGE_END: last or first} if first else {}
+        tags = partition_range_tags(first, last or first) if first else {}
         config = {**QUIET, **(run_config or {})}
         start = time.perf_counter()
         result = dg.materialize(

@@ -33,6 +33,7 @@ from pdm_assets.partitions import (
     horizon_days,
     label_partitions,
     model_partition_for_day,
+    partition_range_tags,
 )
 from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.settings import Settings, load_settings
@@ -51,8 +52,6 @@ MODEL_ASSETS = ("failure_model",)
 # Assets that follow their inputs for the newest partition; the model is deliberately absent.
 AUTOMATED_ASSETS = (*FEATURE_ASSETS, *SCORE_ASSETS, *LABEL_ASSETS, *EVALUATION_ASSETS)
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 CHAIN_TAG = "pdm/landing_chain"
 STEP_TAG = "pdm/landing_step"
 
@@ -235,7 +234,7 @@ class Step:
             return dg.RunRequest(
                 job_name=self.job, partition_key=self.first, run_key=run_key, tags=tags
             )
-        tags.update({RANGE_START_TAG: self.first, RANGE_END_TAG: str(self.last)})
+        tags.update(partition_range_tags(self.first, self.last))
         return dg.RunRequest(job_name=self.job, run_key=run_key, tags=tags)
 
 

@@ -10,11 +10,9 @@ from typing import Any
 
 import dagster as dg
 
-from pdm_assets.partitions import horizon_days, model_lag_days
+from pdm_assets.partitions import horizon_days, model_lag_days, partition_range_tags
 from pdm_assets.settings import Settings, load_settings
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 SETTINGS_SHOWN = ("PDM_DATA_DIR", "PDM_SOURCE", "PDM_LANDING_DIR", "PDM_START_DATE", "PDM_MACHINES")
 DAILY_CHAIN = [
     "raw_telemetry",
@@ -50,7 +48,7 @@ def materialize_range(
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     tags = {}
     if start is not None and end is not None:
-        tags = {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
+        tags = partition_range_tags(start, end)
     return dg.materialize(
         [*assets, *(defs.asset_checks or [])],
         selection=selection,

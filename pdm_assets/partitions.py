@@ -9,6 +9,15 @@ import dagster as dg
 
 from pdm_assets.settings import load_settings
 
+# The tags of a run that covers a range of partitions (a single-run backfill).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_range_tags(first: date | str, last: date | str) -> dict[str, str]:
+    """Run tags that make one run materialize partitions ``first`` .. ``last`` (inclusive)."""
+    return {RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}
+
 
 def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinition:
     """Daily UTC partitions, ``YYYY-MM-DD``, ending with yesterday (a day is complete once over)."""

@@ -17,7 +17,7 @@ from pdm_assets import automation as auto
 from pdm_assets import schemas
 from pdm_assets.definitions import defs
 from pdm_assets.landing import day_path, machines_path
-from pdm_assets.partitions import model_partition_for_day
+from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, model_partition_for_day
 from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.settings import load_settings
 
@@ -91,8 +91,8 @@ def summary(result: dg.SensorResult) -> list[tuple[str, str | None, str | None]]
     """(job, first, last) per run request."""
     out = []
     for r in result.run_requests or []:
-        first = r.tags.get(auto.RANGE_START_TAG, r.partition_key)
-        last = r.tags.get(auto.RANGE_END_TAG, r.partition_key)
+        first = r.tags.get(RANGE_START_TAG, r.partition_key)
+        last = r.tags.get(RANGE_END_TAG, r.partition_key)
         out.append((r.job_name, first, last))
     return sorted(out, key=lambda x: (x[0], x[1] or ""))
 

@@ -5,11 +5,9 @@ import pytest
 
 from pdm_assets.checks import ALL_CHECKS
 from pdm_assets.definitions import build_assets
+from pdm_assets.partitions import partition_range_tags
 from pdm_assets.resources.deployments import build_resources
 from pdm_assets.settings import load_settings
-
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 class Platform:
@@ -36,7 +34,7 @@ class Platform:
     ):
         tags = {}
         if first is not None:
-            tags = {RANGE_START: first, RANGE_END: last or first}
+            tags = partition_range_tags(first, last or first)
         return dg.materialize(
             [*self.assets, *(ALL_CHECKS if checks else [])],
             selection=selection,

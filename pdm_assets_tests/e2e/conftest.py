@@ -34,8 +34,6 @@ TRAINING_DAYS = 14  # days of history before the model's period (a 7-day hold-ou
 STACK_START_TIMEOUT = 180
 SCORING_TIMEOUT = 420
 HISTORY_TIMEOUT = 900
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -67,6 +65,7 @@ def build_history(model_month: str) -> None:
 
     from pdm_assets.definitions import build_definitions
     from pdm_assets.landing import land_simulated_days
+    from pdm_assets.partitions import partition_range_tags
     from pdm_assets.settings import load_settings
     from pdm_assets.simulator import FleetSimulator
 
@@ -96,7 +95,7 @@ def build_history(model_month: str) -> None:
         t = time.monotonic()
         tags = {}
         if isinstance(span_or_key, tuple):
-            tags = {RANGE_START_TAG: span_or_key[0], RANGE_END_TAG: span_or_key[1]}
+            tags = partition_range_tags(*span_or_key)
         result = dg.materialize(
             assets,
             selection=selection,
