@@ -56,6 +56,10 @@ def score_evaluation(
     raw_failures: DataFrame,
 ) -> DataFrame:
     settings = load_settings()
+    # Every day of the loop reads these again; read the stored partitions once.
+    failure_scores, maintenance_alerts, failure_labels, raw_failures = (
+        df.cache() for df in (failure_scores, maintenance_alerts, failure_labels, raw_failures)
+    )
     records = []
     for day in partition_days(context):
         key = day.isoformat()
