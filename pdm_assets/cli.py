@@ -60,6 +60,7 @@ def _simulator(args: argparse.Namespace) -> tuple[Any, Any]:
         n_machines=args.machines or settings.n_machines,
         seed=settings.seed if args.seed is None else args.seed,
         history_start=settings.history_start_date,
+        profile=settings.sim_profile,
     )
     return settings, sim
 

@@ -25,6 +25,8 @@ class Settings:
     seed: int
     horizon_hours: int
     history_start: str
+    sim_profile: str
+    landing_interval_hours: int
 
     @property
     def history_start_date(self) -> date:
@@ -62,4 +64,6 @@ def load_settings() -> Settings:
         seed=int(_env("PDM_SEED", "42")),
         horizon_hours=int(_env("PDM_HORIZON_HOURS", "48")),
         history_start=_env("PDM_HISTORY_START", "2014-01-01"),
+        sim_profile=_env("PDM_SIM_PROFILE", "realistic"),
+        landing_interval_hours=int(_env("PDM_LANDING_INTERVAL_HOURS", "24")),
     )

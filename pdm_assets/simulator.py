@@ -10,9 +10,16 @@ Model, in short:
   Weibull time-to-failure (shape > 1, scale shrinking with machine age) competes with a scheduled
   replacement (>= 15 days later); the earlier one happens. Failures are also replacements. 06:00.
 - Telemetry of day D is i.i.d. Gaussian noise from an RNG keyed by (seed, D) around a per-machine
-  mean, plus a step shift of one sensor in the 48 h before each failure of the matching component.
-- Errors are background noise from an RNG keyed by (seed, D), plus 0-2 matching errors drawn by
-  the component's stream in the 48 h before each failure.
+  mean, plus a 48 h step shift of one sensor in *precursor episodes*: before each failure of the
+  matching component, and (profile ``realistic``, the default) in about 2.6 false episodes per
+  failure that end without one. Both kinds draw their amplitude from the same distribution, so
+  the sensors alone cannot tell them apart, as in the public data set.
+- Errors are background noise from an RNG keyed by (seed, D) at per-code rates, plus the matching
+  error (comp1 -> error1, comp2 -> error3, comp3 -> error4, comp4 -> error5) about 24 h before 93 %
+  of failures and inside 10 % of false episodes: the evidence that separates true from false.
+
+Profile ``clean`` drops the false episodes (and their errors): every sensor excursion then means a
+failure, an easy signal for unit tests of the learning machinery.
 
 Machine k's data does not depend on the fleet size: a fleet of 50 is the first 50 machines of a
 fleet of 1,000 (same seed).
@@ -45,9 +52,16 @@ _SENSOR_MEAN = np.array([171.0, 446.0, 100.6, 40.3])
 _SENSOR_STD = np.array([15.6, 53.0, 10.7, 5.3])
 # Failure precursor, in sensor stds: comp1 -> volt up, comp2 -> rotate down, comp3 -> pressure up,
 # comp4 -> vibration up. Component i shifts sensor i.
-_PRECURSOR_STD = np.array([1.3, -1.4, 2.4, 2.0])
+_PRECURSOR_STD = np.array([1.3, -1.4, 2.2, 2.0])
 _PRECURSOR_HOURS = 48
+_AMPLITUDE_JITTER = 0.2  # episode amplitude = nominal * U(1 - j, 1 + j), true and false alike
 _MACHINE_OFFSET_STD = 0.1  # per-machine bias, in sensor stds
+PROFILES: tuple[str, ...] = ("realistic", "clean")
+# False precursor episodes per (machine, component) and day. Measured with the episode definition
+# of the public-data statistics (12 h rolling mean >= 0.8 hourly std for >= 12 h), this gives ~2.6
+# episodes without a failure per failure; noise alone adds a few.
+_FALSE_EPISODES_PER_DAY = 0.0125
+_EPISODE_BLOCK = 64
 
 # --- event model (tuned so the fleet averages ~8 failures and ~33 replacements per machine-year) --
 _WEIBULL_SHAPE = 2.0  # > 1: the longer since replacement, the likelier a failure
@@ -60,22 +74,43 @@ _EVENT_HOUR = 6
 _BLOCK = 32  # replacement cycles drawn per RNG call; fixed so streams don't depend on the range
 
 # --- errors ---------------------------------------------------------------------------------------
-# Matching errors before a failure: 0, 1 or 2 with probability 10 / 50 / 40 % (cumulative here).
-_PRECURSOR_ERROR_CDF = np.array([0.1, 0.6])
-_BACKGROUND_ERRORS_PER_YEAR = 29.6
-_BACKGROUND_CODE_WEIGHTS = np.array([0.22, 0.22, 0.2, 0.2, 0.16])  # error1..error5
-_P_BACKGROUND = _BACKGROUND_ERRORS_PER_YEAR / (365.25 * 24) * _BACKGROUND_CODE_WEIGHTS
+# The matching error of a component (comp1..comp4 -> error1, error3, error4, error5) appears about
+# 24 h (22..26 h) before 93 % of its failures and inside 10 % of false episodes (public data: 39 of
+# 42 failures, 11 of 111 false episodes).
+_MATCHING_CODE = np.array([0, 2, 3, 4])  # index into ERROR_CODES, per component
+_P_ERROR_BEFORE_FAILURE = 0.93
+_P_ERROR_IN_FALSE_EPISODE = 0.07  # plus background errors that fall inside
+_ERROR_LEAD_HOURS = (22, 26)  # inclusive range, hours before the failure (or the episode's end)
+# Background errors per machine-year, error1..error5: with the precursor errors this gives the
+# public follow rates (share of errors followed by the matching failure within 30 h: error1 21 %,
+# error3 33 %, error4 14 %, error5 44 %) at ~2 failures per component-year, and ~40 errors in all.
+_BACKGROUND_ERRORS_PER_YEAR = np.array([7.2, 9.9, 3.4, 11.4, 1.9])
+_P_BACKGROUND = _BACKGROUND_ERRORS_PER_YEAR / (365.25 * 24)
 
-# Precursor shifts move the fleet mean and inflate the std a little (~1 % of hours per sensor are
-# shifted); compensate so the published mean/std hold over the whole table.
-_SHIFTED_FRACTION = (8.0 / len(COMPONENTS)) * _PRECURSOR_HOURS / (365.25 * 24)
+# Precursor shifts move the fleet mean and inflate the std a little (1-4 % of hours per sensor are
+# shifted); compensate so the published mean/std hold over the whole table, for either profile.
 _PRECURSOR_SHIFT = _PRECURSOR_STD * _SENSOR_STD
-_BASE_MEAN = _SENSOR_MEAN - _SHIFTED_FRACTION * _PRECURSOR_SHIFT
-_NOISE_STD = np.sqrt(
-    _SENSOR_STD**2
-    - (_MACHINE_OFFSET_STD * _SENSOR_STD) ** 2
-    - _SHIFTED_FRACTION * (1 - _SHIFTED_FRACTION) * _PRECURSOR_SHIFT**2
-)
+_SHIFT_SECOND_MOMENT = 1 + _AMPLITUDE_JITTER**2 / 3  # E[U(1-j, 1+j)^2]
+
+
+def _shifted_fraction(profile: str) -> float:
+    per_day = 8.0 / len(COMPONENTS) / 365.25
+    if profile == "realistic":
+        per_day += _FALSE_EPISODES_PER_DAY
+    return per_day * _PRECURSOR_HOURS / 24
+
+
+def _base_and_noise(profile: str) -> tuple[np.ndarray, np.ndarray]:
+    fraction = _shifted_fraction(profile)
+    base = _SENSOR_MEAN - fraction * _PRECURSOR_SHIFT
+    noise = np.sqrt(
+        _SENSOR_STD**2
+        - (_MACHINE_OFFSET_STD * _SENSOR_STD) ** 2
+        - (fraction * _SHIFT_SECOND_MOMENT - fraction**2) * _PRECURSOR_SHIFT**2
+    )
+    return base, noise
+
+
 _SENSOR_LOW = np.array([SENSOR_RANGES[s][0] for s in SENSORS])
 _SENSOR_HIGH = np.array([SENSOR_RANGES[s][1] for s in SENSORS])
 
@@ -87,6 +122,7 @@ _TAG_ERRORS = 3
 _TAG_MODEL = 4
 _TAG_AGE = 5
 _TAG_OFFSET = 6
+_TAG_EPISODES = 7
 
 _HOUR = np.timedelta64(1, "h")
 _DAY_TABLES = ("telemetry", "errors", "maintenance", "failures")
@@ -109,6 +145,11 @@ class _Events:
     err_hour: np.ndarray  # precursor errors, sorted by hour
     err_machine: np.ndarray
     err_code: np.ndarray  # 0..4
+    shift_hour: np.ndarray  # precursor episodes (true and false): first shifted hour, sorted
+    shift_machine: np.ndarray
+    shift_comp: np.ndarray
+    shift_amp: np.ndarray  # multiplier of the nominal shift
+    shift_true: np.ndarray  # bool: ends in a failure
 
 
 def _to_date(value: date | str) -> date:
@@ -138,8 +179,17 @@ def _fleet(n_machines: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return models, ages, offsets
 
 
+def _amplitude(u: np.ndarray) -> np.ndarray:
+    return 1 - _AMPLITUDE_JITTER + 2 * _AMPLITUDE_JITTER * u
+
+
+def _error_lead(u: np.ndarray) -> np.ndarray:
+    lo, hi = _ERROR_LEAD_HOURS
+    return lo + (u * (hi - lo + 1)).astype(np.int64)
+
+
 def _walk(rng: np.random.Generator, scale: float, n_days: int) -> np.ndarray:
-    """One (machine, component) stream: rows (day, failed, n_errors, lead1, lead2, alt1, alt2).
+    """One (machine, component) stream: rows (day, failed, has_error, error_lead_h, amplitude).
 
     Draws come in fixed blocks of cycles, so the stream (and every event) is the same however far it
     is walked; only the trimming depends on ``n_days``.
@@ -155,19 +205,40 @@ def _walk(rng: np.random.Generator, scale: float, n_days: int) -> np.ndarray:
         failed = to_fail < scheduled  # a tie is caught by the scheduled replacement
         days = last + np.cumsum(np.where(failed, to_fail, scheduled))
         last = int(days[-1])
-        block = np.empty((_BLOCK, 7), dtype=np.int32)
+        block = np.empty((_BLOCK, 5), dtype=np.float64)
         block[:, 0] = days
         block[:, 1] = failed
-        block[:, 2] = np.searchsorted(_PRECURSOR_ERROR_CDF, u[:, 0], side="right")
-        block[:, 3:5] = 1 + (u[:, 1:3] * _PRECURSOR_HOURS).astype(np.int64)  # hours before
-        block[:, 5:7] = u[:, 3:5] < 0.5  # comp2 failures: error2 or error3
+        block[:, 2] = u[:, 0] < _P_ERROR_BEFORE_FAILURE
+        block[:, 3] = _error_lead(u[:, 1])
+        block[:, 4] = _amplitude(u[:, 2])
         # Before history_start nothing exists; the walk's pre-history is only a burn-in.
         blocks.append(block[(days >= 0) & (days < n_days)])
     return np.concatenate(blocks)
 
 
+def _false_episodes(rng: np.random.Generator, n_days: int) -> np.ndarray:
+    """False precursor episodes of one (machine, component): rows (first_hour, has_error,
+    error_lead_h, amplitude), a Poisson process in hours since history_start; block-drawn like
+    _walk, so an episode does not depend on how far the stream is walked."""
+    mean_gap_hours = 24 / _FALSE_EPISODES_PER_DAY
+    last = -float(_PRECURSOR_HOURS)  # episodes may start before history_start and overlap it
+    blocks = []
+    while last < n_days * 24:
+        gaps = rng.exponential(mean_gap_hours, _EPISODE_BLOCK)
+        u = rng.random((_EPISODE_BLOCK, 3))
+        starts = last + np.cumsum(gaps)
+        last = float(starts[-1])
+        block = np.empty((_EPISODE_BLOCK, 4), dtype=np.float64)
+        block[:, 0] = np.floor(starts)
+        block[:, 1] = u[:, 0] < _P_ERROR_IN_FALSE_EPISODE
+        block[:, 2] = _error_lead(u[:, 1])
+        block[:, 3] = _amplitude(u[:, 2])
+        blocks.append(block[block[:, 0] < n_days * 24])
+    return np.concatenate(blocks)
+
+
 @functools.lru_cache(maxsize=8)
-def _replay(n_machines: int, seed: int, n_days: int) -> _Events:
+def _replay(n_machines: int, seed: int, n_days: int, profile: str = "realistic") -> _Events:
     """Walk every (machine, component) stream until day ``n_days``; complete for days < n_days.
 
     Cached because the per-day and per-table entry points all need the same history; callers round
@@ -175,6 +246,7 @@ def _replay(n_machines: int, seed: int, n_days: int) -> _Events:
     """
     _, ages, _ = _fleet(n_machines, seed)
     walks, machines, comps = [], [], []
+    episodes, ep_machines, ep_comps = [], [], []
     for machine in range(1, n_machines + 1):
         scale = _WEIBULL_SCALE_DAYS * np.exp(-_AGE_DECAY * ages[machine - 1])
         for comp in range(len(COMPONENTS)):
@@ -182,6 +254,11 @@ def _replay(n_machines: int, seed: int, n_days: int) -> _Events:
             walks.append(walk)
             machines.append(machine)
             comps.append(comp)
+            if profile == "realistic":
+                rng = np.random.default_rng([seed, machine, comp, _TAG_EPISODES])
+                episodes.append(_false_episodes(rng, n_days))
+                ep_machines.append(machine)
+                ep_comps.append(comp)
     counts = [len(w) for w in walks]
     rows = np.concatenate(walks)
     machine = np.repeat(np.array(machines, dtype=np.int64), counts)
@@ -190,21 +267,32 @@ def _replay(n_machines: int, seed: int, n_days: int) -> _Events:
     rows, machine, comp = rows[order], machine[order], comp[order]
     day, failed = rows[:, 0].astype(np.int64), rows[:, 1].astype(bool)
 
-    # Matching errors in the 48 h before each failure:
-    # comp1 <- error1, comp2 <- error2|error3, comp3 <- error4, comp4 <- error5.
+    # Precursor episodes: the 48 h before each failure, then the false ones.
     f_rows, f_machine, f_comp = rows[failed], machine[failed], comp[failed]
     f_hour = day[failed] * 24 + _EVENT_HOUR
-    code_by_comp = np.array([0, 1, 3, 4])
-    err_hour, err_machine, err_code = [], [], []
-    for j in range(2):
-        has = f_rows[:, 2] > j
-        code = code_by_comp[f_comp] + ((f_comp == 1) & (f_rows[:, 5 + j] == 1))
-        err_hour.append((f_hour - f_rows[:, 3 + j])[has])
-        err_machine.append(f_machine[has])
-        err_code.append(code[has])
-    e_hour, e_machine, e_code = (np.concatenate(x) for x in (err_hour, err_machine, err_code))
-    e_keep = e_hour >= 0
-    e_order = np.argsort(e_hour[e_keep], kind="stable")
+    ep_rows = np.concatenate(episodes) if episodes else np.empty((0, 4))
+    ep_counts = [len(e) for e in episodes]
+    ep_machine = np.repeat(np.array(ep_machines, dtype=np.int64), ep_counts)
+    ep_comp = np.repeat(np.array(ep_comps, dtype=np.int64), ep_counts)
+    ep_first = ep_rows[:, 0].astype(np.int64)
+    shift_hour = np.concatenate([f_hour - _PRECURSOR_HOURS, ep_first])
+    shift_machine = np.concatenate([f_machine, ep_machine])
+    shift_comp = np.concatenate([f_comp, ep_comp])
+    shift_amp = np.concatenate([f_rows[:, 4], ep_rows[:, 3]])
+    shift_true = np.concatenate([np.ones(len(f_hour), bool), np.zeros(len(ep_first), bool)])
+    s_order = np.lexsort((shift_comp, shift_machine, shift_hour))
+
+    # Matching errors: before failures and inside some false episodes (same timing relative to the
+    # episode's end, where a failure would have been).
+    ep_end = ep_first + _PRECURSOR_HOURS
+    has_f, has_ep = f_rows[:, 2] == 1, ep_rows[:, 1] == 1
+    e_hour = np.concatenate(
+        [(f_hour - f_rows[:, 3].astype(np.int64))[has_f], (ep_end - ep_rows[:, 2])[has_ep]]
+    ).astype(np.int64)
+    e_machine = np.concatenate([f_machine[has_f], ep_machine[has_ep]])
+    e_code = _MATCHING_CODE[np.concatenate([f_comp[has_f], ep_comp[has_ep]])]
+    e_keep = (e_hour >= 0) & (e_hour < n_days * 24)
+    e_order = np.lexsort((e_code[e_keep], e_machine[e_keep], e_hour[e_keep]))
 
     events = _Events(
         day=day,
@@ -217,6 +305,11 @@ def _replay(n_machines: int, seed: int, n_days: int) -> _Events:
         err_hour=e_hour[e_keep][e_order],
         err_machine=e_machine[e_keep][e_order],
         err_code=e_code[e_keep][e_order],
+        shift_hour=shift_hour[s_order],
+        shift_machine=shift_machine[s_order],
+        shift_comp=shift_comp[s_order],
+        shift_amp=shift_amp[s_order],
+        shift_true=shift_true[s_order],
     )
     for arr in vars(events).values():
         arr.flags.writeable = False
@@ -254,8 +347,11 @@ class FleetSimulator:
     n_machines: int = 100
     seed: int = 42
     history_start: date = date(2014, 1, 1)  # events are replayed from here; nothing earlier exists
+    profile: str = "realistic"  # or "clean": no false precursor episodes
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
         if self.n_machines < 1:
             raise ValueError(f"n_machines must be >= 1, got {self.n_machines}")
         if self.seed < 0:
@@ -332,7 +428,7 @@ class FleetSimulator:
     def _events(self, d_end: int) -> _Events:
         # Telemetry and errors of day d look ahead to failures up to 48 h after it (days d+1, d+2).
         needed = d_end + 2
-        return _replay(self.n_machines, self.seed, -(-needed // 366) * 366)
+        return _replay(self.n_machines, self.seed, -(-needed // 366) * 366, self.profile)
 
     def _range(self, table: str, start: date | str, end: date | str) -> pd.DataFrame:
         d0, d1 = self._day_index(start, end)
@@ -374,20 +470,21 @@ class FleetSimulator:
             (n, 24, 4)
         )
         _, _, offsets = _fleet(n, self.seed)
-        base = _BASE_MEAN + offsets * (_MACHINE_OFFSET_STD * _SENSOR_STD)  # (n, 4)
+        base_mean, noise_std = _base_and_noise(self.profile)
+        base = base_mean + offsets * (_MACHINE_OFFSET_STD * _SENSOR_STD)  # (n, 4)
         # Rows ordered by (hour, machine): (24, n, 4).
-        values = np.ascontiguousarray(noise.transpose(1, 0, 2)) * _NOISE_STD + base
+        values = np.ascontiguousarray(noise.transpose(1, 0, 2)) * noise_std + base
 
-        # Step shift during [failure - 48 h, failure) for failures on days d .. d+2.
-        lo, hi = np.searchsorted(events.fail_day, [d, d + 3])
+        # Step shift during every precursor episode overlapping day d (true and false alike).
+        lo, hi = np.searchsorted(events.shift_hour, [d * 24 - _PRECURSOR_HOURS + 1, d * 24 + 24])
         if hi > lo:
-            f_hour = (events.fail_day[lo:hi] - d) * 24 + _EVENT_HOUR  # relative to day d 00:00
+            first = events.shift_hour[lo:hi] - d * 24  # relative to day d 00:00
             hours = np.arange(24)
-            inside = (hours >= f_hour[:, None] - _PRECURSOR_HOURS) & (hours < f_hour[:, None])
+            inside = (hours >= first[:, None]) & (hours < first[:, None] + _PRECURSOR_HOURS)
             k, h = np.nonzero(inside)
-            shifted = np.zeros(values.shape, dtype=bool)
-            shifted[h, events.fail_machine[lo:hi][k] - 1, events.fail_comp[lo:hi][k]] = True
-            values += shifted * _PRECURSOR_SHIFT
+            comp = events.shift_comp[lo:hi][k]
+            shift = events.shift_amp[lo:hi][k] * _PRECURSOR_SHIFT[comp]
+            np.add.at(values, (h, events.shift_machine[lo:hi][k] - 1, comp), shift)
         np.clip(values, _SENSOR_LOW, _SENSOR_HIGH, out=values)
         values = values.reshape(24 * n, 4)
 

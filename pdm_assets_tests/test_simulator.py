@@ -9,15 +9,21 @@ import pandas as pd
 import pytest
 
 from pdm_assets import schemas, simulator
+from pdm_assets.episodes import (
+    MATCHING_ERROR,
+    episodes_before_failures,
+    match_failures,
+    sensor_episodes,
+)
 from pdm_assets.simulator import FleetSimulator
 
 DAILY = ("telemetry", "errors", "maintenance", "failures")
 TARGET_MEAN = np.array([171.0, 446.0, 100.6, 40.3])
 TARGET_STD = np.array([15.6, 53.0, 10.7, 5.3])
-PRECURSOR = np.array([1.3, -1.4, 2.4, 2.0])  # comp i -> sensor i, in stds
+PRECURSOR = np.array([1.3, -1.4, 2.2, 2.0])  # comp i -> sensor i, in stds
 MATCHING_ERRORS = {
     "comp1": {"error1"},
-    "comp2": {"error2", "error3"},
+    "comp2": {"error3"},
     "comp3": {"error4"},
     "comp4": {"error5"},
 }
@@ -323,3 +329,92 @@ def test_hazard_grows_with_time_since_replacement(large_fleet):
         hazards.append(hits / exposure)
     assert hazards[0] < hazards[1] < hazards[2], hazards
     assert hazards[2] > 2 * hazards[0], hazards
+
+
+# --- realism against the public data set's episode statistics (issue 10) ------------------------
+# Per component: the public data set's figures, and the test's tolerance is +-20 % of them.
+PUBLIC_FALSE_EPISODES_PER_FAILURE = 111 / 42
+PUBLIC_ERROR_BEFORE_FAILURE = 39 / 42
+PUBLIC_ERROR_IN_FALSE_EPISODE = 11 / 111
+H30 = pd.Timedelta(hours=30)
+PUBLIC_FOLLOW_RATE = {"error1": 12 / 58, "error3": 15 / 46, "error4": 5 / 37, "error5": 7 / 16}
+
+
+@pytest.fixture(scope="module")
+def machine_years() -> dict[str, pd.DataFrame]:
+    """100 machines x 1 year (100 machine-years) with its sensor episodes."""
+    sim = FleetSimulator(n_machines=100, seed=21)
+    start, end = date(2015, 1, 1), date(2016, 1, 1)
+    telemetry = sim.telemetry(start, end)
+    failures = sim.failures(start, end)
+    return {
+        "failures": failures,
+        "errors": sim.errors(start, end),
+        "episodes": match_failures(sensor_episodes(telemetry), failures),
+        "leads": episodes_before_failures(sensor_episodes(telemetry), failures),
+    }
+
+
+def _within_hours(earlier: pd.DataFrame, later: pd.DataFrame, hours: float) -> pd.DataFrame:
+    """Rows of `earlier` with a row of `later` on the same machine 0 < dt <= hours after them."""
+    joined = earlier.merge(later, on="machineID", suffixes=("", "_later"))
+    gap = (joined["datetime_later"] - joined["datetime"]) / pd.Timedelta(hours=1)
+    return joined[(gap > 0) & (gap <= hours)].drop_duplicates(["machineID", "datetime"])
+
+
+def test_most_episodes_end_without_failure_and_look_the_same(machine_years):
+    episodes, failures = machine_years["episodes"], machine_years["failures"]
+    false = episodes[episodes.failure_time.isna()]
+    true = episodes[episodes.failure_time.notna()]
+    ratio = len(false) / len(failures)
+    assert ratio == pytest.approx(PUBLIC_FALSE_EPISODES_PER_FAILURE, rel=0.2), ratio
+    for comp in schemas.COMPONENTS:
+        t, f = true[true.component == comp], false[false.component == comp]
+        assert len(t) > 100 and len(f) > 200, comp
+        # Same amplitude: the sensors alone cannot tell a real precursor from a false one.
+        assert f["shift"].mean() == pytest.approx(t["shift"].mean(), rel=0.1), comp
+
+
+def test_every_failure_has_an_episode_starting_40_to_50_hours_before(machine_years):
+    leads = machine_years["leads"]
+    assert leads.lead_hours.notna().mean() > 0.93
+    assert 40 <= leads.lead_hours.median() <= 50
+
+
+def test_matching_error_separates_true_from_false_episodes(machine_years):
+    errors, failures, episodes = (machine_years[k] for k in ("errors", "failures", "episodes"))
+    before, in_false, follow = [], [], {}
+    for comp, code in MATCHING_ERROR.items():
+        comp_errors = errors[errors.errorID == code]
+        comp_failures = failures[failures.failure == comp]
+        follow[code] = len(_within_hours(comp_errors, comp_failures, 30)) / len(comp_errors)
+        # Failures with the matching error in the 30 h before them.
+        preceded = _within_hours(
+            comp_failures[["machineID", "datetime"]].assign(datetime=lambda f: f.datetime - H30),
+            comp_errors,
+            30,
+        )
+        before.append((len(preceded), len(comp_failures)))
+        false = episodes[(episodes.component == comp) & episodes.failure_time.isna()]
+        inside = false.reset_index().merge(comp_errors, on="machineID")
+        inside = inside[(inside.datetime >= inside.start) & (inside.datetime <= inside.end)]
+        in_false.append((inside["index"].nunique(), len(false)))
+    share_before = sum(a for a, _ in before) / sum(b for _, b in before)
+    share_false = sum(a for a, _ in in_false) / sum(b for _, b in in_false)
+    assert share_before == pytest.approx(PUBLIC_ERROR_BEFORE_FAILURE, rel=0.2)
+    assert share_false == pytest.approx(PUBLIC_ERROR_IN_FALSE_EPISODE, rel=0.2)
+    for code, rate in follow.items():
+        assert rate == pytest.approx(PUBLIC_FOLLOW_RATE[code], rel=0.2), (code, rate)
+
+
+def test_clean_profile_has_no_false_precursors():
+    sim = FleetSimulator(n_machines=30, seed=21, profile="clean")
+    start, end = date(2015, 1, 1), date(2015, 7, 1)
+    failures = sim.failures(start, end)
+    episodes = match_failures(sensor_episodes(sim.telemetry(start, end)), failures)
+    assert episodes.failure_time.isna().sum() < 0.3 * len(failures)
+    realistic = FleetSimulator(n_machines=30, seed=21)
+    # Same events either way: only the sensors and errors of the false episodes differ.
+    pd.testing.assert_frame_equal(realistic.failures(start, end), failures)
+    with pytest.raises(ValueError, match="profile"):
+        FleetSimulator(profile="easy")

@@ -39,6 +39,7 @@ class RawDataSource(dg.ConfigurableResource):
     n_machines: int = 100
     seed: int = 42
     history_start: str = "2014-01-01"
+    profile: str = "realistic"  # simulator profile: "realistic" or "clean" (no false precursors)
 
     # --- public API ------------------------------------------------------------------------------
     def read_days(self, spark: SparkSession, table: str, days: Sequence[date]) -> DataFrame:
@@ -128,6 +129,7 @@ class RawDataSource(dg.ConfigurableResource):
             n_machines=self.n_machines,
             seed=self.seed,
             history_start=date.fromisoformat(self.history_start),
+            profile=self.profile,
         )
 
     # --- internals -------------------------------------------------------------------------------
@@ -253,14 +255,19 @@ class RawDataSource(dg.ConfigurableResource):
 
 
 def source_from_settings(settings: Settings | None = None) -> RawDataSource:
-    """The configured source (PDM_SOURCE, PDM_LANDING_DIR, PDM_MACHINES, PDM_SEED)."""
+    """The configured source (PDM_SOURCE, PDM_LANDING_DIR, PDM_MACHINES, PDM_SEED,
+    PDM_SIM_PROFILE)."""
     from pdm_assets.settings import load_settings
 
     s = settings or load_settings()
     if s.source not in KINDS:
         raise ValueError(f"PDM_SOURCE is {s.source!r}; expected one of {KINDS}")
     return RawDataSource(
-        kind=s.source, landing_dir=s.landing_dir, n_machines=s.n_machines, seed=s.seed
+        kind=s.source,
+        landing_dir=s.landing_dir,
+        n_machines=s.n_machines,
+        seed=s.seed,
+        profile=s.sim_profile,
     )
 
 

@@ -71,7 +71,12 @@ def build_history(model_month: str) -> None:
 
     s = load_settings()
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    sim = FleetSimulator(n_machines=s.n_machines, seed=s.seed, history_start=s.history_start_date)
+    sim = FleetSimulator(
+        n_machines=s.n_machines,
+        seed=s.seed,
+        history_start=s.history_start_date,
+        profile=s.sim_profile,
+    )
     timings: dict[str, float] = {}
     t = time.monotonic()
     land_simulated_days(s.landing_dir, sim, s.start, yesterday)
