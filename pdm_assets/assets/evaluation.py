@@ -28,8 +28,12 @@ def _on_day(df: DataFrame, day: str) -> DataFrame:
     partitions_def=label_partitions(),
     group_name=GROUP,
     ins={
+        # Far enough back to see every alert that could announce a failure of D (the horizon),
+        # plus a day for the episode it belongs to.
         "failure_scores": dg.AssetIn(
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-2)
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-(horizon_days(load_settings().horizon_hours) + 1)
+            )
         ),
         "maintenance_alerts": dg.AssetIn(),
         "failure_labels": dg.AssetIn(),
@@ -40,9 +44,10 @@ def _on_day(df: DataFrame, day: str) -> DataFrame:
         ),
     },
     description=(
-        "Day D's predictions and alerts against what actually happened: precision, recall and "
-        "macro-F1; the share of the day's failures alerted with the right component at least "
-        "12 h and 24 h ahead; false alarms per machine-month; precision of the top-k alerts. "
+        "Day D's predictions and alerts against what actually happened: the share of the day's "
+        "failures announced by a right-component alert episode published (available_at) at "
+        "least 12 h and 24 h ahead, and the median published lead; alert episodes started; "
+        "row precision, recall and macro-F1; false alarms per machine-month; top-k precision. "
         "Materializable once the labels of D exist (D + horizon)."
     ),
 )

@@ -75,9 +75,9 @@ def failure_scores(
         model = mlflow.spark.load_model(record["model_uri"])
         wanted = [d.isoformat() for d in model_days]
         features = machine_features.where(partition_day().isin(wanted))
-        scores = score_features(model, features, record["version"]).withColumn(
-            "alert_threshold", F.lit(float(record["alert_threshold"]))
-        )
+        scores = score_features(
+            model, features, record["version"], settings.landing_interval_hours
+        ).withColumn("alert_threshold", F.lit(float(record["alert_threshold"])))
         scored.append(scores)
         versions.update(dict.fromkeys(wanted, record["version"]))
     result = scored[0]

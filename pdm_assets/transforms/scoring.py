@@ -18,6 +18,14 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, ERROR_CODES, SENSORS
+from pdm_assets.transforms.alert_episodes import (
+    DEFAULT_LANDING_INTERVAL_HOURS,
+    alert_episodes,
+    alert_rows,
+    available_at,
+    component_at_risk,
+    published_leads,
+)
 from pdm_assets.transforms.features import DAY_US, HOUR_US, epoch_us, micros, utc_day
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
 from pdm_assets.transforms.model import evaluation_from_confusion
@@ -35,9 +43,15 @@ DEFAULT_ALERT_BUDGET = 5
 DEFAULT_LEAD_HOURS: tuple[int, ...] = (12, 24)
 
 
-def score_features(model: PipelineModel, features: DataFrame, model_version: str) -> DataFrame:
+def score_features(
+    model: PipelineModel,
+    features: DataFrame,
+    model_version: str,
+    landing_interval_hours: int = DEFAULT_LANDING_INTERVAL_HOURS,
+) -> DataFrame:
     """Per feature row: machineID, datetime, p_none, p_comp1..p_comp4 (double), predicted (a label
-    of LABELS), risk = 1 - p_none, model_version (string).
+    of LABELS), risk = 1 - p_none, model_version (string), available_at (when the row could have
+    been published live, see alert_episodes.available_at).
 
     Probabilities are unpacked into named columns so the table is usable from SQL and parquet
     readers without MLlib's vector type; the model must declare exactly the 5 LABELS, otherwise
@@ -61,16 +75,8 @@ def score_features(model: PipelineModel, features: DataFrame, model_version: str
         predicted.alias("predicted"),
         (F.lit(1.0) - probability[0]).alias("risk"),
         F.lit(model_version).cast("string").alias("model_version"),
+        available_at(landing_interval_hours).alias("available_at"),
     )
-
-
-def _component_at_risk() -> Column:
-    """Argmax of p_comp1..p_comp4 (lowest component on ties), as a component name."""
-    best = F.greatest(*(F.col(c) for c in COMPONENT_PROBABILITY_COLUMNS))
-    name = F.lit(COMPONENTS[-1])
-    for comp, column in reversed(list(zip(COMPONENTS, COMPONENT_PROBABILITY_COLUMNS, strict=True))):
-        name = F.when(F.col(column) == best, F.lit(comp)).otherwise(name)
-    return name
 
 
 def maintenance_alerts(
@@ -84,7 +90,8 @@ def maintenance_alerts(
 
     Columns: day (date), rank (int, 1..n per day by risk desc, then machineID), machineID,
     datetime (of the machine's riskiest row; earliest on ties), component (argmax of
-    p_comp1..p_comp4), risk, model_version, explanation (string), top_features
+    p_comp1..p_comp4), risk, model_version, available_at (of that row), explanation (string),
+    top_features
     (array<struct<name, z, value>>, by |z| desc). The schema is the same with zero alerts.
 
     The explanation lists the `top_features` inputs of `explain_columns` whose value is furthest,
@@ -104,9 +111,10 @@ def maintenance_alerts(
             "rank",
             "machineID",
             "datetime",
-            _component_at_risk().alias("component"),
+            component_at_risk().alias("component"),
             "risk",
             "model_version",
+            "available_at",
         )
     )
 
@@ -159,6 +167,7 @@ def maintenance_alerts(
         "component",
         "risk",
         "model_version",
+        "available_at",
         explanation.alias("explanation"),
         "top_features",
     )
@@ -186,10 +195,12 @@ def evaluate_day(
       "label != none" (precision over alerting rows, recall over rows with a failure coming).
     - macro_f1: `predicted` vs `label` on D, averaged over the failure classes that occur
       (same rule as model.evaluate).
-    - failures: failures dated on D. failures_caught_{L}h: share of them with a score row of the
-      same machine at T, f - horizon <= T <= f - L (inside the label horizon and at least L hours
-      ahead), risk >= threshold and the failed component as the component at risk (argmax of
-      p_comp1..4, what an alert names; equal to `predicted` whenever that is not "none").
+    - failures: failures dated on D. failures_published_{L}h_ahead: share of them announced by a
+      right-component alert episode (alert rows = risk >= threshold, grouped per machine and
+      component with gaps <= 24 h) whose first alert was published (available_at) at least L
+      hours before the failure; median_published_lead_h over them (a missed failure counts 0 h).
+      Leads are capped by how far back `scores` reach.
+    - episodes_started: alert episodes whose first alert is on D (the crew's new jobs that day).
     - alerts: alert rows of D. An alert is true when its machine has a failure (any component)
       with T < f <= T + horizon after the alert's row T, i.e. a failure its label would see.
       false_alarms counts the others; false_alarms_per_machine_month = false_alarms / machines
@@ -221,7 +232,7 @@ def evaluate_day(
     )
     index = {label: i for i, label in enumerate(LABELS)}
     confusion = [[0] * len(LABELS) for _ in LABELS]
-    alert_rows = positive_rows = hits = 0
+    alerting_rows = positive_rows = hits = 0
     for c in cells:
         if c["label"] not in index or c["predicted"] not in index:
             raise ValueError(
@@ -230,41 +241,23 @@ def evaluate_day(
             )
         confusion[index[c["label"]]][index[c["predicted"]]] += c["n"]
         is_positive = c["label"] != LABELS[0]
-        alert_rows += c["n"] if c["alerting"] else 0
+        alerting_rows += c["n"] if c["alerting"] else 0
         positive_rows += c["n"] if is_positive else 0
         hits += c["n"] if c["alerting"] and is_positive else 0
     n_rows = sum(map(sum, confusion))
     machines = on_day(scores).select("machineID").distinct().count()
 
-    # Failures of day D caught ahead of time.
-    fails = (
-        on_day(failures)
-        .select("machineID", "failure", micros("datetime").alias("_f_us"))
-        .filter(F.col("failure").isin(*COMPONENTS))
-    )
-    caught_rows = scores.filter(alerting).select(
-        "machineID", micros("datetime").alias("_t_us"), _component_at_risk().alias("_comp")
-    )
-    ahead = F.col("_f_us") - F.col("_t_us")
-    right = (F.col("_comp") == F.col("failure")) & (ahead <= F.lit(horizon_us))
-    per_failure = (
-        fails.join(caught_rows, "machineID", "left")
-        .groupBy("machineID", "failure", "_f_us")
-        .agg(
-            *(
-                F.max(right & (ahead >= F.lit(round(lead * HOUR_US)))).alias(f"_lead_{i}")
-                for i, lead in enumerate(lead_hours)
-            )
-        )
-    )
-    lead_counts = per_failure.agg(
-        F.count(F.lit(1)).alias("n"),
-        *(
-            F.sum(F.coalesce(F.col(f"_lead_{i}"), F.lit(False)).cast("int")).alias(f"_lead_{i}")
-            for i in range(len(lead_hours))
-        ),
-    ).first()
-    n_failures = lead_counts["n"] if lead_counts else 0
+    # Failures of day D: published lead of the first right-component alert episode.
+    episodes = alert_episodes(alert_rows(scores, threshold)).cache()
+    fails = on_day(failures).filter(F.col("failure").isin(*COMPONENTS))
+    leads = [r["lead_hours"] for r in published_leads(fails, episodes, horizon_hours).collect()]
+    episodes_started = episodes.filter(
+        (micros("first_alert") >= F.lit(d0)) & (micros("first_alert") < F.lit(d0 + DAY_US))
+    ).count()
+    episodes.unpersist()
+    n_failures = len(leads)
+    caught = sorted(x for x in leads if x is not None and x > 0)
+    padded = [0.0] * (n_failures - len(caught)) + caught
 
     # Alerts of day D: true if a failure follows within the horizon.
     day_alerts = on_day(alerts).select("machineID", micros("datetime").alias("_a_us"), "rank")
@@ -291,18 +284,23 @@ def evaluate_day(
     out: dict[str, float | int | None] = {
         "rows": n_rows,
         "machines": machines,
-        "alert_rows": alert_rows,
+        "alert_rows": alerting_rows,
         "positive_rows": positive_rows,
-        "alert_precision": share(hits, alert_rows),
+        "alert_precision": share(hits, alerting_rows),
         "alert_recall": share(hits, positive_rows),
         "macro_f1": evaluation_from_confusion(confusion).macro_f1,
         "failures": n_failures,
     }
-    for i, lead in enumerate(lead_hours):
-        caught = lead_counts[f"_lead_{i}"] if lead_counts and n_failures else 0
-        out[f"failures_caught_{lead:g}h"] = share(caught or 0, n_failures)
+    for lead in lead_hours:
+        out[f"failures_published_{lead:g}h_ahead"] = share(
+            sum(x >= lead for x in caught), n_failures
+        )
+    out["median_published_lead_h"] = (
+        (padded[(n_failures - 1) // 2] + padded[n_failures // 2]) / 2 if n_failures else None
+    )
     out.update(
         {
+            "episodes_started": episodes_started,
             "alerts": n_alerts,
             "false_alarms": false_alarms,
             "false_alarms_per_machine_month": (false_alarms / machines * 30 if machines else None),

@@ -208,7 +208,8 @@ def test_score_evaluation_matches_a_count_from_the_stored_tables(history):
         "alert_precision",
         "alert_recall",
         "macro_f1",
-        "failures_caught_12h",
+        "failures_published_24h_ahead",
+        "median_published_lead_h",
         "top_k_precision",
     }
     assert pd.notna(evaluation["false_alarms_per_machine_month"])

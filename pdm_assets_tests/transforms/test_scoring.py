@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pytest
@@ -24,14 +24,17 @@ H = timedelta(hours=1)
 D = datetime(2015, 3, 10, tzinfo=UTC)  # the day under test
 SCORES_DDL = (
     "machineID int, datetime timestamp, p_none double, p_comp1 double, p_comp2 double, "
-    "p_comp3 double, p_comp4 double, predicted string, risk double, model_version string"
+    "p_comp3 double, p_comp4 double, predicted string, risk double, model_version string, "
+    "available_at timestamp"
 )
 
 
 def score_row(machine: int, t: datetime, p: tuple[float, ...], predicted: str | None = None):
-    """A score row from (p_none, p_comp1..4); predicted defaults to the argmax."""
+    """A score row from (p_none, p_comp1..4); predicted defaults to the argmax; published when
+    the row's UTC day closes (daily landing)."""
     predicted = predicted or LABELS[int(np.argmax(p))]
-    return (machine, t, *p, predicted, 1.0 - p[0], "3")
+    published = datetime.combine(t.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+    return (machine, t, *p, predicted, 1.0 - p[0], "3", published)
 
 
 def iso(t: datetime) -> str:
@@ -62,6 +65,7 @@ def test_score_features_unpacks_five_probabilities(spark):
         "predicted",
         "risk",
         "model_version",
+        "available_at",
     ]
     assert PROBABILITY_COLUMNS == ["p_none", "p_comp1", "p_comp2", "p_comp3", "p_comp4"]
     assert all(scores.schema[c].dataType.simpleString() == "double" for c in PROBABILITY_COLUMNS)
@@ -73,6 +77,16 @@ def test_score_features_unpacks_five_probabilities(spark):
         assert r["risk"] == 1.0 - r["p_none"]
         assert r["predicted"] == LABELS[int(np.argmax(p))]
         assert r["model_version"] == "7"
+        # Daily landing by default: a row is published when its UTC day closes.
+        day = r["datetime"].astimezone(UTC).date()
+        assert r["available_at"].astimezone(UTC) == datetime.combine(
+            day + timedelta(days=1), time(), UTC
+        )
+    hourly = score_features(model, rows.drop("label_index"), "7", landing_interval_hours=1)
+    assert all(
+        r["available_at"] - r["datetime"] == H
+        for r in hourly.select("datetime", "available_at").collect()
+    )
     # The tree separates the three vibration levels: labels none, comp1, comp2 by machine % 3.
     assert {(r["machineID"] % 3, r["predicted"]) for r in got} == {
         (0, "none"),
@@ -194,6 +208,7 @@ def test_maintenance_alerts_rank_threshold_and_explanation(spark):
         "component",
         "risk",
         "model_version",
+        "available_at",
         "explanation",
         "top_features",
     ]
@@ -213,10 +228,15 @@ def test_evaluate_day_matches_hand_computation(spark):
         (3, D + 12 * H): (0.45, 0.5, 0.05, 0.0, 0.0),  # .55 comp1 comp1 yes      yes
         (4, D + 12 * H): (0.35, 0.0, 0.0, 0.6, 0.05),  # .65 comp3 none  yes      no
         # Earlier rows, for the failures of D (m1 comp4 and m2 comp2, both at D 06:00):
-        (1, D - 24 * H): (0.3, 0.1, 0.0, 0.0, 0.6),  # 30 h ahead, comp4: caught at 12 and 24 h
-        (2, D - 48 * H): (0.1, 0.0, 0.9, 0.0, 0.0),  # 54 h ahead: outside the 48 h horizon
-        (2, D - 24 * H): (0.2, 0.5, 0.3, 0.0, 0.0),  # 30 h ahead but names comp1
-        (2, D - 12 * H): (0.2, 0.0, 0.8, 0.0, 0.0),  # 18 h ahead, comp2: caught at 12 h only
+        # m1: one comp4 episode from D-2 12:00, published when D-2 closes: 30 h ahead.
+        (1, D - 36 * H): (0.3, 0.1, 0.0, 0.0, 0.6),
+        (1, D - 24 * H): (0.3, 0.1, 0.0, 0.0, 0.6),
+        # m2: a comp2 alert at D-2 00:00, 36 h before the next: its own episode, which ends
+        # more than the horizon before the failure; a comp1 alert (wrong component); then a comp2
+        # episode from D-1 12:00, published at D 00:00: 6 h ahead.
+        (2, D - 48 * H): (0.1, 0.0, 0.9, 0.0, 0.0),
+        (2, D - 24 * H): (0.2, 0.5, 0.3, 0.0, 0.0),
+        (2, D - 12 * H): (0.2, 0.0, 0.8, 0.0, 0.0),
     }
     times = [D + 12 * i * H for i in range(-4, 2)]  # D-2 00:00 .. D 12:00
     scores = spark.createDataFrame(
@@ -269,8 +289,10 @@ def test_evaluate_day_matches_hand_computation(spark):
         # comp1: P 1, R 1/2 -> 2/3; comp2, comp4: 1; comp3 (predicted once, never actual): 0.
         "macro_f1": pytest.approx((2 / 3 + 1 + 0 + 1) / 4),
         "failures": 2,
-        "failures_caught_12h": 1.0,
-        "failures_caught_24h": 0.5,
+        "failures_published_12h_ahead": 0.5,
+        "failures_published_24h_ahead": 0.5,
+        "median_published_lead_h": pytest.approx((30 + 6) / 2),
+        "episodes_started": 2,  # m3 comp1 and m4 comp3 at D 12:00; the others began earlier
         "alerts": 4,
         "false_alarms": 1,  # machine 4
         "false_alarms_per_machine_month": pytest.approx(1 / 4 * 30),
@@ -282,7 +304,7 @@ def test_evaluate_day_matches_hand_computation(spark):
     quiet = evaluate_day(scores, alerts, labels, failures, 0.5, day=date(2015, 3, 8))
     assert quiet["rows"] == 0 and quiet["machines"] == 4
     assert quiet["alert_precision"] is None and quiet["macro_f1"] is None
-    assert quiet["failures"] == 0 and quiet["failures_caught_12h"] is None
+    assert quiet["failures"] == 0 and quiet["failures_published_12h_ahead"] is None
     assert (quiet["alerts"], quiet["top_k_precision"]) == (0, None)
     assert quiet["false_alarms_per_machine_month"] == 0.0
 
