@@ -61,10 +61,16 @@ class ModelParams:
     seed: int = 42
     # Inverse-frequency weights (via weightCol) so the rare failure classes are not drowned out.
     class_weighting: bool = False
+    # Rows are hash-partitioned by machine into this many partitions and sorted before every fit:
+    # MLlib's bootstrap and split sampling are seeded per partition, so only a fixed layout makes
+    # the same rows give the same forest.
+    training_partitions: int = 4
 
     def __post_init__(self) -> None:
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm must be one of {_ALGORITHMS}, got {self.algorithm!r}")
+        if self.training_partitions < 1:
+            raise ValueError(f"training_partitions must be >= 1, got {self.training_partitions}")
         if self.num_trees < 1 or self.max_depth < 0:
             raise ValueError(
                 f"num_trees must be >= 1 and max_depth >= 0, got {self.num_trees}, {self.max_depth}"
@@ -117,15 +123,27 @@ class _TrainingPipeline(Pipeline):
     reload as a plain Pipeline without that step; nothing here does, build a new one instead.
     """
 
-    def __init__(self, *, stages: list, class_weighting: bool = False) -> None:
+    def __init__(
+        self, *, stages: list, class_weighting: bool = False, training_partitions: int = 4
+    ) -> None:
         super().__init__(stages=stages)
         self._class_weighting = class_weighting
+        self._training_partitions = training_partitions
 
     def _fit(self, dataset: DataFrame) -> PipelineModel:
-        dataset = declare_label_classes(dataset)
+        dataset = canonical_layout(declare_label_classes(dataset), self._training_partitions)
         if self._class_weighting:
             dataset = with_class_weights(dataset)
         return super()._fit(dataset)
+
+
+def canonical_layout(rows: DataFrame, partitions: int) -> DataFrame:
+    """`rows` hash-partitioned by machineID into `partitions` and sorted by (machineID, datetime)
+    inside each: the same rows then reach the learner in the same partitions and order however
+    they were read, split or cached, which is what makes a seeded forest reproducible."""
+    if not set(KEYS) <= set(rows.columns):
+        raise ValueError(f"canonical_layout: rows need the key columns {KEYS}, got {rows.columns}")
+    return rows.repartition(partitions, "machineID").sortWithinPartitions(*KEYS)
 
 
 def nullable_feature_columns(feature_columns: Sequence[str] = FEATURE_COLUMNS) -> list[str]:
@@ -183,7 +201,11 @@ def build_pipeline(
     else:
         classifier = DecisionTreeClassifier(**common)
     stages.append(classifier)
-    return _TrainingPipeline(stages=stages, class_weighting=params.class_weighting)
+    return _TrainingPipeline(
+        stages=stages,
+        class_weighting=params.class_weighting,
+        training_partitions=params.training_partitions,
+    )
 
 
 def training_rows(features: DataFrame, labels: DataFrame) -> DataFrame:

@@ -300,6 +300,55 @@ def test_fit_and_evaluate_splits_and_refits_on_the_window(spark):
         fit_and_evaluate(rows, start + timedelta(days=1), SMALL, 2, 24, TINY_FEATURES)
 
 
+# --- reproducibility -----------------------------------------------------------------------------
+
+
+def _noisy_rows(spark):
+    """200 rows whose labels only loosely follow vibration, so every bootstrap sample matters."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    start = datetime(2015, 3, 1, tzinfo=UTC)
+    rows = []
+    for m in range(1, 26):
+        for i in range(8):
+            vibration = float(rng.normal(45, 8))
+            label = int(rng.integers(0, 5)) if rng.random() < 0.5 else int(vibration > 50)
+            rows.append((m, start + 12 * i * H, vibration, int(rng.integers(0, 3)), 5, label))
+    return spark.createDataFrame(rows, TINY_DDL + ", label_index int")
+
+
+def _probabilities(model, rows) -> list[tuple]:
+    scored = model.transform(rows).select(
+        "machineID", "datetime", vector_to_array("probability").alias("p")
+    )
+    return sorted((r["machineID"], r["datetime"], tuple(r["p"])) for r in scored.collect())
+
+
+def test_training_is_reproducible_however_rows_are_partitioned(spark):
+    rows = _noisy_rows(spark)
+    split_one_way = rows.repartition(7)
+    split_another = rows.orderBy(F.desc("datetime"), "machineID").coalesce(1)
+    params = ModelParams(num_trees=5, max_depth=4, max_memory_mb=256, seed=3)
+    first = build_pipeline(params, TINY_FEATURES).fit(split_one_way)
+    again = build_pipeline(params, TINY_FEATURES).fit(split_another)
+    assert _probabilities(first, rows) == _probabilities(again, rows)  # exactly, not approx
+
+    # The layout is what makes it so: MLlib's own forest on the two splits disagrees.
+    def bare_forest(df):
+        assembled = VectorAssembler(inputCols=TINY_FEATURES, outputCol="features").transform(
+            df.na.fill(45.0)
+        )
+        forest = RandomForestClassifier(labelCol="label_index", numTrees=5, maxDepth=4, seed=3)
+        return forest.fit(assembled), assembled
+
+    (a, data_a), (b, _) = bare_forest(split_one_way), bare_forest(split_another)
+    assert _probabilities(a, data_a) != _probabilities(b, data_a)
+    # A different seed gives a different forest: the seed is used, not ignored.
+    other = build_pipeline(ModelParams(**{**params.__dict__, "seed": 4}), TINY_FEATURES)
+    assert _probabilities(other.fit(rows), rows) != _probabilities(first, rows)
+
+
 # --- quality on simulated data -------------------------------------------------------------------
 
 QUALITY_DAYS = 180
