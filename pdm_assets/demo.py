@@ -76,8 +76,8 @@ class DemoPlan:
 
     @property
     def evaluation_first(self) -> date:
-        """Evaluation of D reads the scores of D - horizon .. D (lead times)."""
-        return self.score_first + timedelta(days=self.label_lag)
+        """Evaluation of D reads the scores of D - horizon - 1 day .. D (published lead times)."""
+        return self.score_first + timedelta(days=self.label_lag + 1)
 
     @classmethod
     def for_days(cls, start: date, days: int, horizon_hours: int, models: int = 2) -> "DemoPlan":
@@ -188,6 +188,7 @@ def _report(defs, instance, plan: DemoPlan, home: Path, echo) -> None:
         echo("  hold-out confusion matrix (rows actual, columns predicted):")
         for line in meta["confusion_matrix"].value.splitlines():
             echo(f"    {line}")
+    _crew_report(tables, plan, echo)
     alerts = tables.read("maintenance_alerts", [plan.last.isoformat()]).orderBy("rank").toPandas()
     echo(f"\nMaintenance alerts for {plan.last} ({len(alerts)}):")
     for row in alerts.head(10).itertuples():
@@ -202,4 +203,42 @@ def _report(defs, instance, plan: DemoPlan, home: Path, echo) -> None:
         f"\nDagster UI:  {env}DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml"
         "  (or: make dev), then http://127.0.0.1:3000"
         f"\nMLflow UI:   .venv/bin/{mlflow.ui_hint()}"
+    )
+
+
+def _crew_report(tables, plan: DemoPlan, echo) -> None:
+    """What a crew would have experienced over the scored days: published lead and episodes."""
+    from pyspark.sql import functions as F
+
+    from pdm_assets.transforms.alert_episodes import alert_rows, crew_metrics
+
+    n_days = (plan.last - plan.score_first).days + 1
+    days = [(plan.score_first + timedelta(days=i)).isoformat() for i in range(n_days)]
+    scores = tables.read("failure_scores", days)
+    failures = tables.read("raw_failures", days)
+    machines = scores.select("machineID").distinct().count()
+    horizon = load_settings().horizon_hours
+    # Failures of the last horizon days may still be announced later: judge the earlier ones.
+    judged = failures.where(F.col("datetime") < F.lit(f"{plan.label_last + timedelta(days=1)}"))
+    crew = crew_metrics(
+        alert_rows(scores, F.col("alert_threshold")),
+        judged,
+        failures,
+        machines * n_days / 30,
+        horizon,
+    )
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.0%}"
+
+    precision = "n/a" if crew.episode_precision is None else f"{crew.episode_precision:.2f}"
+    lead = "n/a" if crew.median_lead_hours is None else f"{crew.median_lead_hours:.0f} h"
+    echo(f"\nWhat a crew saw, {plan.score_first} .. {plan.last} (alerts as published):")
+    echo(
+        f"  {crew.failures} failures: {pct(crew.published_ahead[24])} announced >= 24 h ahead, "
+        f"{pct(crew.published_ahead[12])} >= 12 h ahead; median published lead {lead}"
+    )
+    echo(
+        f"  {crew.episodes} alert episodes ({crew.true_episodes} true, precision {precision}); "
+        f"{crew.false_episodes_per_machine_month or 0:.2f} false episodes per machine-month"
     )
