@@ -192,7 +192,7 @@ def test_remodelling_a_period_registers_a_new_version_and_leaves_old_scores_stal
 
 def test_score_evaluation_matches_a_count_from_the_stored_tables(history):
     assert history.run(["failure_scores", "maintenance_alerts"], "2015-03-02", "2015-03-06").success
-    assert history.run(["score_evaluation"], "2015-03-04", "2015-03-06").success
+    assert history.run(["score_evaluation"], "2015-03-05", "2015-03-06").success
     evaluation = history.store.read("score_evaluation", ["2015-03-05"]).toPandas().iloc[0]
     scores = history.store.read("failure_scores", ["2015-03-05"]).toPandas()
     labels = history.store.read("failure_labels", ["2015-03-05"]).toPandas()
