@@ -147,6 +147,19 @@ def published_leads(failures: DataFrame, episodes: DataFrame, horizon_hours: flo
     )
 
 
+def summarize_leads(
+    leads: Sequence[float | None], lead_hours: Sequence[float]
+) -> tuple[dict, float | None]:
+    """({L: share of failures published at least L h ahead}, median lead) over all failures; a
+    failure never announced, or announced only after it happened, counts as 0 h. Shares and the
+    median are None without failures."""
+    padded = sorted(x if x is not None and x > 0 else 0.0 for x in leads)
+    n = len(padded)
+    ahead = {h: (sum(x >= h for x in padded if x > 0) / n if n else None) for h in lead_hours}
+    median = (padded[(n - 1) // 2] + padded[n // 2]) / 2 if n else None
+    return ahead, median
+
+
 @dataclass(frozen=True)
 class CrewMetrics:
     """What a crew experiences over a period (see crew_metrics)."""
@@ -205,7 +218,7 @@ def crew_metrics(
     finally:
         episodes.unpersist()
     n_episodes, n_true = int(counts["n"]), int(counts["true"] or 0)
-    positive = sorted(x for x in leads if x is not None and x > 0)
+    ahead, median = summarize_leads(leads, lead_hours)
 
     def share(num: int, den: int) -> float | None:
         return num / den if den else None
@@ -213,15 +226,9 @@ def crew_metrics(
     def per_month(n: int) -> float | None:
         return n / machine_months if machine_months else None
 
-    median = None
-    if leads:
-        # Median over all failures, a missed one counting as no lead at all (0 h).
-        padded = sorted([*positive, *([0.0] * (len(leads) - len(positive)))])
-        mid = len(padded) // 2
-        median = padded[mid] if len(padded) % 2 else (padded[mid - 1] + padded[mid]) / 2
     return CrewMetrics(
         failures=len(leads),
-        published_ahead={h: share(sum(x >= h for x in positive), len(leads)) for h in lead_hours},
+        published_ahead=ahead,
         median_lead_hours=median,
         episodes=n_episodes,
         true_episodes=n_true,

@@ -25,6 +25,7 @@ from pdm_assets.transforms.alert_episodes import (
     available_at,
     component_at_risk,
     published_leads,
+    summarize_leads,
 )
 from pdm_assets.transforms.features import DAY_US, HOUR_US, epoch_us, micros, utc_day
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
@@ -256,8 +257,7 @@ def evaluate_day(
     ).count()
     episodes.unpersist()
     n_failures = len(leads)
-    caught = sorted(x for x in leads if x is not None and x > 0)
-    padded = [0.0] * (n_failures - len(caught)) + caught
+    ahead, median_lead = summarize_leads(leads, lead_hours)
 
     # Alerts of day D: true if a failure follows within the horizon.
     day_alerts = on_day(alerts).select("machineID", micros("datetime").alias("_a_us"), "rank")
@@ -292,12 +292,8 @@ def evaluate_day(
         "failures": n_failures,
     }
     for lead in lead_hours:
-        out[f"failures_published_{lead:g}h_ahead"] = share(
-            sum(x >= lead for x in caught), n_failures
-        )
-    out["median_published_lead_h"] = (
-        (padded[(n_failures - 1) // 2] + padded[n_failures // 2]) / 2 if n_failures else None
-    )
+        out[f"failures_published_{lead:g}h_ahead"] = ahead[lead]
+    out["median_published_lead_h"] = median_lead
     out.update(
         {
             "episodes_started": episodes_started,
