@@ -67,7 +67,7 @@ def blocking_result(df: DataFrame, problems: dict[str, int]) -> dg.AssetCheckRes
 @dg.asset_check(
     asset="machine_features",
     blocking=True,
-    required_resource_keys={"tables"},
+    required_resource_keys={"tables", "pyspark_step_launcher"},
     description="No duplicate (machineID, datetime); nulls only in statistics of sparse windows.",
 )
 def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -78,7 +78,7 @@ def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
 @dg.asset_check(
     asset="failure_labels",
     blocking=True,
-    required_resource_keys={"tables"},
+    required_resource_keys={"tables", "pyspark_step_launcher"},
     description="No duplicate rows, no missing labels.",
 )
 def failure_labels_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -90,7 +90,7 @@ def failure_labels_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
 
 @dg.asset_check(
     asset="failure_labels",
-    required_resource_keys={"tables"},
+    required_resource_keys={"tables", "pyspark_step_launcher"},
     description=f"Share of rows labelled with a failure is plausible (at most {MAX_LABEL_RATE}).",
 )
 def failure_label_rate_plausible(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -6,6 +6,7 @@ D, and yesterday's replacement state, which carries the full maintenance history
 """
 
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -70,6 +71,7 @@ def component_replacements(
     context: dg.AssetExecutionContext,
     pyspark: SparkSessionResource,
     tables: TableStoreResource,
+    pyspark_step_launcher: dg.ResourceParam[Any],
     machines: DataFrame,
     raw_maintenance: DataFrame,
 ) -> DataFrame:
@@ -112,6 +114,7 @@ def component_replacements(
 )
 def machine_features(
     context: dg.AssetExecutionContext,
+    pyspark_step_launcher: dg.ResourceParam[Any],
     raw_telemetry: DataFrame,
     raw_errors: DataFrame,
     raw_maintenance: DataFrame,

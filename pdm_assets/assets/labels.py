@@ -1,6 +1,7 @@
 """Failure labels: which component fails within the horizon after each feature row."""
 
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import Column, DataFrame
@@ -62,7 +63,10 @@ def build_failure_labels(horizon_hours: int | None = None) -> dg.AssetsDefinitio
         ),
     )
     def failure_labels(
-        context: dg.AssetExecutionContext, machine_features: DataFrame, raw_failures: DataFrame
+        context: dg.AssetExecutionContext,
+        pyspark_step_launcher: dg.ResourceParam[Any],
+        machine_features: DataFrame,
+        raw_failures: DataFrame,
     ) -> DataFrame:
         days = partition_days(context)
         loaded = list(context.asset_partition_keys_for_input("raw_failures"))

@@ -4,6 +4,7 @@ import json
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -86,6 +87,7 @@ def failure_model(
     config: ModelConfig,
     tables: TableStoreResource,
     mlflow_tracking: MlflowTracking,
+    pyspark_step_launcher: dg.ResourceParam[Any],
 ) -> dict:
     import mlflow
     import mlflow.spark

@@ -1,5 +1,7 @@
 """Raw ingestion: one daily partition per source table, plus the fleet inventory."""
 
+from typing import Any
+
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -41,6 +43,7 @@ def _raw_daily_asset(table: schemas.TableSchema, partitions_def) -> dg.AssetsDef
         context: dg.AssetExecutionContext,
         pyspark: SparkSessionResource,
         raw_source: RawDataSource,
+        pyspark_step_launcher: dg.ResourceParam[Any],
     ) -> DataFrame:
         df = raw_source.read_days(pyspark.spark_session, table.name, partition_days(context))
         counts = metadata_by_day(df, {ROW_COUNT: F.count("*")})
@@ -89,6 +92,7 @@ def machines(
     context: dg.AssetExecutionContext,
     pyspark: SparkSessionResource,
     raw_source: RawDataSource,
+    pyspark_step_launcher: dg.ResourceParam[Any],
 ) -> DataFrame:
     spark = pyspark.spark_session
     first_day = load_settings().start

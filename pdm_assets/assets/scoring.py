@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from datetime import date
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -60,6 +61,7 @@ def days_by_model(days: list[date], horizon_hours: int) -> dict[str, list[date]]
 def failure_scores(
     context: dg.AssetExecutionContext,
     mlflow_tracking: MlflowTracking,
+    pyspark_step_launcher: dg.ResourceParam[Any],
     machine_features: DataFrame,
     failure_model: dict,
 ) -> DataFrame:
@@ -102,6 +104,7 @@ def failure_scores(
 def maintenance_alerts(
     context: dg.AssetExecutionContext,
     config: AlertConfig,
+    pyspark_step_launcher: dg.ResourceParam[Any],
     failure_scores: DataFrame,
     machine_features: DataFrame,
 ) -> DataFrame:

@@ -1,4 +1,12 @@
-"""Everything that differs by deployment is chosen here, in one function."""
+"""Everything that differs by deployment is chosen here, in one function.
+
+- ``local`` (default): embedded Spark, parquet tables under PDM_DATA_DIR, a local MLflow store.
+- ``spark-cluster``: the session runs on the cluster PDM_SPARK_MASTER names (``spark://...``);
+  tables and MLflow artifacts must be on storage every executor reads (PDM_TABLES_ROOT, ...).
+- ``databricks``: every Spark asset runs on Databricks through dagster-databricks' step launcher
+  (``pyspark_step_launcher``); on the cluster itself the same function binds the runtime's
+  session and a no-op launcher. Settings: ``resources/databricks.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +15,80 @@ from typing import Any
 
 import dagster as dg
 
+from pdm_assets.resources.databricks import (
+    DatabricksSettings,
+    databricks_step_launcher,
+    on_databricks_cluster,
+)
 from pdm_assets.resources.sources import source_from_settings
-from pdm_assets.resources.spark import local_spark_resource
+from pdm_assets.resources.spark import (
+    attached_spark_resource,
+    cluster_spark_resource,
+    local_spark_resource,
+)
 from pdm_assets.resources.storage import (
     ModelVersionIOManager,
     PartitionedParquetIOManager,
     TableStoreResource,
 )
-from pdm_assets.resources.tracking import MlflowTracking
+from pdm_assets.resources.tracking import EXPERIMENT, MlflowTracking
 from pdm_assets.settings import Settings, load_settings
 
-DEPLOYMENTS = ("local",)
+DEPLOYMENTS = ("local", "spark-cluster", "databricks")
+
+
+def current_deployment() -> str:
+    deployment = os.environ.get("PDM_DEPLOYMENT", "").strip() or "local"
+    if deployment not in DEPLOYMENTS:
+        raise ValueError(f"unknown PDM_DEPLOYMENT {deployment!r}; expected one of {DEPLOYMENTS}")
+    return deployment
 
 
 def build_resources(
     deployment: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Resources for ``PDM_DEPLOYMENT`` (default ``local``); asset code never branches on it."""
-    deployment = deployment or os.environ.get("PDM_DEPLOYMENT", "local")
-    settings = settings or load_settings()
+    deployment = deployment or current_deployment()
     if deployment not in DEPLOYMENTS:
         raise ValueError(f"unknown PDM_DEPLOYMENT {deployment!r}; expected one of {DEPLOYMENTS}")
-    spark = local_spark_resource()
-    tables = TableStoreResource(root=settings.tables_root, pyspark=spark)
+    settings = settings or load_settings()
+    launcher: Any = dg.ResourceDefinition.none_resource()
+    tables_root, table_format = settings.tables_root, "parquet"
+    tracking = MlflowTracking(
+        tracking_uri=settings.mlflow_tracking_uri,
+        artifact_location=settings.mlflow_artifact_location,
+        experiment=EXPERIMENT,
+    )
+    if deployment == "local":
+        spark = local_spark_resource()
+    elif deployment == "spark-cluster":
+        master = os.environ.get("PDM_SPARK_MASTER", "").strip()
+        if not master:
+            raise ValueError(
+                "PDM_DEPLOYMENT=spark-cluster needs PDM_SPARK_MASTER=spark://host:port"
+            )
+        spark = cluster_spark_resource(master)
+    else:
+        databricks = DatabricksSettings.from_env()
+        tables_root, table_format = databricks.tables_root, databricks.table_format
+        tracking = MlflowTracking(
+            tracking_uri=databricks.mlflow_tracking_uri,
+            artifact_location=os.environ.get("PDM_MLFLOW_ARTIFACTS", ""),
+            experiment=databricks.mlflow_experiment,
+        )
+        if on_databricks_cluster():
+            spark = attached_spark_resource()  # the step is already on the cluster
+        else:
+            # Never started here: every asset that needs Spark runs through the launcher.
+            spark = local_spark_resource()
+            launcher = databricks_step_launcher(databricks)
+    tables = TableStoreResource(root=tables_root, table_format=table_format, pyspark=spark)
     return {
         "pyspark": spark,
-        "pyspark_step_launcher": dg.ResourceDefinition.none_resource(),
+        "pyspark_step_launcher": launcher,
         "tables": tables,
         "table_io_manager": PartitionedParquetIOManager(tables=tables),
         "model_io_manager": ModelVersionIOManager(tables=tables),
-        "mlflow_tracking": MlflowTracking(
-            tracking_uri=settings.mlflow_tracking_uri,
-            artifact_location=settings.mlflow_artifact_location,
-        ),
+        "mlflow_tracking": tracking,
         "raw_source": source_from_settings(settings),
     }

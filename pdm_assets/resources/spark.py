@@ -64,3 +64,37 @@ class SparkSessionResource(LazyPySparkResource):
 
 def local_spark_resource(overrides: Mapping[str, str] | None = None) -> SparkSessionResource:
     return SparkSessionResource(spark_config=local_spark_conf(overrides))
+
+
+class ClusterSparkSessionResource(SparkSessionResource):
+    """A session on a cluster, or the one a cluster's runtime already made (Databricks).
+
+    Unlike the local resource it leaves the environment alone: on a real cluster the driver's
+    address and the executors' Python are the cluster's business, not this process's.
+    """
+
+    def _init_session(self) -> None:
+        LazyPySparkResource._init_session(self)
+
+
+def cluster_spark_conf(master: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The local defaults minus what only suits one machine, pointed at ``master``."""
+    if not master.startswith(("spark://", "yarn", "k8s://", "mesos://")):
+        raise ValueError(
+            f"PDM_SPARK_MASTER={master!r} is not a cluster master URL (spark://host:port, yarn, "
+            "k8s://...); Spark Connect (sc://) is not supported: the table store swaps "
+            "partitions through Hadoop's FileSystem API, which needs the JVM gateway"
+        )
+    conf = {k: v for k, v in LOCAL_SPARK_CONF.items() if k != "spark.driver.memory"}
+    return {**conf, **(overrides or {}), **env_spark_conf(), "spark.master": master}
+
+
+def cluster_spark_resource(
+    master: str, overrides: Mapping[str, str] | None = None
+) -> ClusterSparkSessionResource:
+    return ClusterSparkSessionResource(spark_config=cluster_spark_conf(master, overrides))
+
+
+def attached_spark_resource() -> ClusterSparkSessionResource:
+    """The session the runtime already made (a Databricks cluster): no configuration of ours."""
+    return ClusterSparkSessionResource(spark_config={})

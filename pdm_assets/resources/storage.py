@@ -19,6 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
+from functools import reduce
 from typing import Any
 
 import dagster as dg
@@ -30,6 +31,7 @@ from pdm_assets.resources.spark import SparkSessionResource
 PARTITION_COLUMN = "dt"
 UNPARTITIONED_FOLDER = "data"
 ORPHAN_STAGING_AGE_SECONDS = 6 * 3600
+TABLE_FORMATS = ("parquet", "delta")
 
 
 class TableStoreError(RuntimeError):
@@ -89,9 +91,11 @@ class PartitionedTableStore:
     """Read and write one asset's partitions under ``root``; usable without Dagster."""
 
     def __init__(self, spark: SparkSession, root: str, table_format: str = "parquet"):
-        if table_format != "parquet":
-            # Delta belongs to Databricks, where it is built in; its jars are not available here.
-            raise TableStoreError(f"table format {table_format!r} is not supported locally")
+        if table_format not in TABLE_FORMATS:
+            # Delta is built into Databricks; elsewhere its jars must be on the classpath.
+            raise TableStoreError(
+                f"table format {table_format!r} is not supported; expected one of {TABLE_FORMATS}"
+            )
         self.spark = spark
         self.root = root.rstrip("/")
         self.table_format = table_format
@@ -157,6 +161,9 @@ class PartitionedTableStore:
                 f"{what} of '{table}' not stored under {self.table_path(table)}: "
                 "materialize it first"
             )
+        if self.table_format == "delta":  # a Delta read takes one table (folder) at a time
+            frames = [self.spark.read.format("delta").load(path) for path in paths]
+            return reduce(DataFrame.unionByName, frames)
         return self.spark.read.format(self.table_format).load(paths)
 
     # -- writes ----------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""The deployment switch: one function, three deployments, clear errors for bad settings."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.definitions.step_launcher import StepLauncher
+
+from pdm_assets.definitions import build_assets
+from pdm_assets.resources.databricks import DatabricksSettings, forwarded_env, stage_code_package
+from pdm_assets.resources.deployments import build_resources
+
+SPARK_ASSETS = {
+    "machines",
+    "raw_telemetry",
+    "raw_errors",
+    "raw_maintenance",
+    "raw_failures",
+    "component_replacements",
+    "machine_features",
+    "failure_labels",
+    "failure_model",
+    "failure_scores",
+    "maintenance_alerts",
+}
+
+
+def test_spark_assets_require_the_step_launcher():
+    required = {
+        key.to_user_string()
+        for asset in build_assets()
+        if "pyspark_step_launcher" in asset.required_resource_keys
+        for key in asset.keys
+    }
+    assert SPARK_ASSETS <= required
+
+
+def test_local_binds_a_no_op_launcher(monkeypatch):
+    monkeypatch.delenv("PDM_DEPLOYMENT", raising=False)
+    resources = build_resources()
+    launcher = resources["pyspark_step_launcher"]
+    assert isinstance(launcher, dg.ResourceDefinition)
+    with dg.build_resources({"launcher": launcher}) as built:
+        assert built.launcher is None
+    assert resources["pyspark"].spark_config["spark.master"].startswith("local")
+
+
+def test_unknown_deployment_is_named(monkeypatch):
+    monkeypatch.setenv("PDM_DEPLOYMENT", "kubernetes")
+    with pytest.raises(ValueError, match="unknown PDM_DEPLOYMENT 'kubernetes'"):
+        build_resources()
+
+
+def test_spark_cluster_needs_a_cluster_master(monkeypatch):
+    monkeypatch.setenv("PDM_DEPLOYMENT", "spark-cluster")
+    monkeypatch.delenv("PDM_SPARK_MASTER", raising=False)
+    with pytest.raises(ValueError, match="needs PDM_SPARK_MASTER"):
+        build_resources()
+    monkeypatch.setenv("PDM_SPARK_MASTER", "sc://127.0.0.1:15002")
+    with pytest.raises(ValueError, match="Spark Connect"):
+        build_resources()
+    monkeypatch.setenv("PDM_SPARK_MASTER", "spark://10.0.0.5:7077")
+    conf = build_resources()["pyspark"].spark_config
+    assert conf["spark.master"] == "spark://10.0.0.5:7077"
+    assert "spark.driver.memory" not in conf  # a cluster's driver is sized by the cluster
+
+
+def _databricks_env(monkeypatch, **env):
+    monkeypatch.setenv("PDM_DEPLOYMENT", "databricks")
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    for name in ["PDM_DATABRICKS_CLUSTER_ID", "PDM_DATABRICKS_NEW_CLUSTER", "PDM_TABLES_ROOT"]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_databricks_needs_one_cluster_choice(monkeypatch):
+    _databricks_env(monkeypatch)
+    with pytest.raises(ValueError, match="exactly one of PDM_DATABRICKS_CLUSTER_ID"):
+        build_resources()
+    _databricks_env(monkeypatch, PDM_DATABRICKS_NEW_CLUSTER="{not json")
+    with pytest.raises(ValueError, match="PDM_DATABRICKS_NEW_CLUSTER is not valid JSON"):
+        build_resources()
+
+
+def test_databricks_binds_the_real_launcher_with_delta_and_databricks_mlflow(monkeypatch, tmp_path):
+    _databricks_env(
+        monkeypatch,
+        PDM_DATABRICKS_CLUSTER_ID="0101-000000-abc",
+        PDM_DATABRICKS_POLL_SECONDS="2.5",
+        PDM_DATABRICKS_CODE_DIR=str(tmp_path / "code"),
+        DATABRICKS_HOST="https://adb-1.azuredatabricks.net",
+        DATABRICKS_TOKEN="dapi-secret",
+    )
+    resources = build_resources()
+    assert resources["tables"].root == "dbfs:/pdm/tables"
+    assert resources["tables"].table_format == "delta"
+    assert resources["mlflow_tracking"].tracking_uri == "databricks"
+    assert resources["mlflow_tracking"].experiment.startswith("/")
+    with dg.build_resources({"launcher": resources["pyspark_step_launcher"]}) as built:
+        launcher = built.launcher
+    assert isinstance(launcher, StepLauncher)
+    assert launcher.databricks_host == "https://adb-1.azuredatabricks.net"
+    assert launcher.databricks_runner.poll_interval_sec == 2.5
+    assert launcher.secrets == []
+    # The token is read from the environment at run time, never written into config.
+    assert "dapi-secret" not in json.dumps(launcher.env_variables)
+    assert launcher.env_variables["PDM_DEPLOYMENT"] == "databricks"
+    shipped = launcher.local_dagster_job_package_path
+    assert (tmp_path / "code") in Path(shipped).parents
+    assert (Path(shipped) / "pdm_assets" / "definitions.py").exists()
+
+
+def test_on_the_cluster_the_same_function_binds_the_runtime_session(monkeypatch):
+    _databricks_env(monkeypatch, PDM_DATABRICKS_CLUSTER_ID="c", DATABRICKS_RUNTIME_VERSION="15.4")
+    resources = build_resources()
+    assert resources["pyspark"].spark_config == {}
+    with dg.build_resources({"launcher": resources["pyspark_step_launcher"]}) as built:
+        assert built.launcher is None
+
+
+def test_code_is_staged_once_per_content(tmp_path):
+    first = stage_code_package(str(tmp_path))
+    assert stage_code_package(str(tmp_path)) == first
+    assert not list(tmp_path.glob(".*"))  # no half-staged copy left behind
+    assert not list((tmp_path).rglob("__pycache__"))
+
+
+def test_only_project_settings_are_forwarded():
+    env = forwarded_env({"PDM_MACHINES": "4", "DATABRICKS_TOKEN": "x", "HOME": "/root"})
+    assert env == {"PDM_MACHINES": "4", "PDM_DEPLOYMENT": "databricks"}
+
+
+def test_settings_from_env_new_cluster():
+    settings = DatabricksSettings.from_env(
+        {"PDM_DATABRICKS_NEW_CLUSTER": '{"spark_version": "15.4.x-scala2.12"}'}
+    )
+    assert settings.cluster == {"new": {"spark_version": "15.4.x-scala2.12"}}
