@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -98,6 +99,15 @@ def stage_code_package(dest_root: str | None = None) -> str:
         digest.update(path.read_bytes())
     root = Path(dest_root or Path(tempfile.gettempdir()) / "pdm-assets-databricks-code")
     target = root / digest.hexdigest()[:16]
+    # The launcher's zip skips every path matching these patterns (e.g. "pytest", "/venv/").
+    from dagster_pyspark.utils import DEFAULT_EXCLUDE
+
+    excluded = [p for p in DEFAULT_EXCLUDE if re.search(p, str(target / "pdm_assets" / "x.py"))]
+    if excluded:
+        raise ValueError(
+            f"PDM_DATABRICKS_CODE_DIR={root} would ship an empty package: the launcher's zip "
+            f"excludes paths matching {excluded}; choose another folder"
+        )
     if not target.exists():
         tmp = root / f".{uuid.uuid4().hex}"
         for path in files:

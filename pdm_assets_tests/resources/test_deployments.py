@@ -1,6 +1,8 @@
 """The deployment switch: one function, three deployments, clear errors for bad settings."""
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -89,7 +91,6 @@ def test_databricks_binds_the_real_launcher_with_delta_and_databricks_mlflow(mon
         monkeypatch,
         PDM_DATABRICKS_CLUSTER_ID="0101-000000-abc",
         PDM_DATABRICKS_POLL_SECONDS="2.5",
-        PDM_DATABRICKS_CODE_DIR=str(tmp_path / "code"),
         DATABRICKS_HOST="https://adb-1.azuredatabricks.net",
         DATABRICKS_TOKEN="dapi-secret",
     )
@@ -107,9 +108,9 @@ def test_databricks_binds_the_real_launcher_with_delta_and_databricks_mlflow(mon
     # The token is read from the environment at run time, never written into config.
     assert "dapi-secret" not in json.dumps(launcher.env_variables)
     assert launcher.env_variables["PDM_DEPLOYMENT"] == "databricks"
-    shipped = launcher.local_dagster_job_package_path
-    assert (tmp_path / "code") in Path(shipped).parents
-    assert (Path(shipped) / "pdm_assets" / "definitions.py").exists()
+    shipped = Path(launcher.local_dagster_job_package_path)
+    assert (shipped / "pdm_assets" / "definitions.py").exists()
+    assert not (shipped / ".venv").exists()
 
 
 def test_on_the_cluster_the_same_function_binds_the_runtime_session(monkeypatch):
@@ -121,10 +122,17 @@ def test_on_the_cluster_the_same_function_binds_the_runtime_session(monkeypatch)
 
 
 def test_code_is_staged_once_per_content(tmp_path):
-    first = stage_code_package(str(tmp_path))
-    assert stage_code_package(str(tmp_path)) == first
-    assert not list(tmp_path.glob(".*"))  # no half-staged copy left behind
-    assert not list((tmp_path).rglob("__pycache__"))
+    with pytest.raises(ValueError, match="would ship an empty package"):
+        stage_code_package(str(tmp_path))  # pytest's tmp_path: the launcher skips "pytest"
+    root = Path(tempfile.mkdtemp(prefix="pdm-code-", dir="/tmp"))
+    try:
+        first = stage_code_package(str(root))
+        assert stage_code_package(str(root)) == first
+        assert not list(root.glob(".*"))  # no half-staged copy left behind
+        assert not list(root.rglob("__pycache__"))
+        assert (Path(first) / "pdm_assets" / "definitions.py").exists()
+    finally:
+        shutil.rmtree(root)
 
 
 def test_only_project_settings_are_forwarded():

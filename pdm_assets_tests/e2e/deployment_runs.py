@@ -1,0 +1,67 @@
+"""The pipeline stages the deployment tests run, the same way in every deployment.
+
+Run as a module in a fresh process (one SparkContext per process, and the partitions read their
+start date at import): ``python -m pdm_assets_tests.e2e.deployment_runs STAGE...`` with the
+deployment chosen by the environment. The last line printed is a JSON summary.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+FIRST_DAY, LAST_RAW_DAY, LAST_LABEL_DAY = "2015-01-01", "2015-01-04", "2015-01-02"
+HISTORY_START = "2014-12-18"
+RAW = ["raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
+FEATURES = ["component_replacements", "machine_features"]
+# stage -> (selection, first partition, last partition); None: unpartitioned
+STAGES: dict[str, tuple[list[str], str | None, str | None]] = {
+    "machines": (["machines"], None, None),
+    "raw": (RAW, FIRST_DAY, LAST_RAW_DAY),
+    "features": (FEATURES, FIRST_DAY, LAST_RAW_DAY),
+    "labels": (["failure_labels"], FIRST_DAY, LAST_LABEL_DAY),
+}
+
+
+def run_stages(stages: list[str]) -> dict[str, Any]:
+    """Materializes each stage in-process (no step launcher), with checks left out."""
+    import dagster as dg
+
+    from pdm_assets.definitions import build_assets
+    from pdm_assets.partitions import partition_range_tags
+    from pdm_assets.resources.deployments import build_resources
+
+    resources = build_resources()
+    timings: dict[str, float] = {}
+    with dg.instance_for_test() as instance:
+        for stage in stages:
+            selection, first, last = STAGES[stage]
+            started = time.monotonic()
+            result = dg.materialize(
+                build_assets(),
+                selection=selection,
+                instance=instance,
+                resources=resources,
+                tags=partition_range_tags(first, last) if first else {},
+            )
+            assert result.success, stage
+            timings[stage] = round(time.monotonic() - started, 1)
+    spark = resources["pyspark"].spark_session
+    tracker = spark._jsc.sc().statusTracker()
+    executors = [
+        {"host": e.host(), "port": e.port(), "tasks": e.numRunningTasks()}
+        for e in tracker.getExecutorInfos()
+    ]
+    return {
+        "timings": timings,
+        "master": spark.sparkContext.master,
+        "app_id": spark.sparkContext.applicationId,
+        # The driver is listed too; a cluster adds one entry per executor.
+        "executors": executors,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_stages(sys.argv[1:])), flush=True)
