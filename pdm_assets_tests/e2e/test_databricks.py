@@ -154,6 +154,14 @@ def test_features_and_labels_run_remotely_and_equal_the_local_tables(
         *FEATURES,
         "failure_labels",
     }
+    run_urls = [
+        e.dagster_event.engine_event_data.metadata["databricks_run_url"].value
+        for e in logs
+        if e.is_dagster_event
+        and e.dagster_event.event_type == dg.DagsterEventType.ENGINE_EVENT
+        and "databricks_run_url" in (e.dagster_event.engine_event_data.metadata or {})
+    ]
+    assert len(run_urls) == 3 and all(u.startswith(f"{standin.host}/#job/") for u in run_urls)
     messages = [e.user_message for e in logs]
     assert any("Captured stdout for step machine_features" in m for m in messages)
     assert any("Waiting for Databricks run" in m for m in messages)
