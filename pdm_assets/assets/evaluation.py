@@ -1,6 +1,7 @@
 """How each day's predictions and alerts compared with what happened, once it is known."""
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -55,6 +56,7 @@ def score_evaluation(
     context: dg.AssetExecutionContext,
     config: EvaluationConfig,
     pyspark: SparkSessionResource,
+    pyspark_step_launcher: dg.ResourceParam[Any],
     failure_scores: DataFrame,
     maintenance_alerts: DataFrame,
     failure_labels: DataFrame,
