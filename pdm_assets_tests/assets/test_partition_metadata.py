@@ -19,13 +19,14 @@ CHAIN = [
     "component_replacements",
     "machine_features",
 ]
-SCORE_DAYS = ["2015-02-04", "2015-02-05", "2015-02-06", "2015-02-07"]
-EVALUATION_DAYS = ["2015-02-06", "2015-02-07"]
+SCORE_DAYS = ["2015-02-04", "2015-02-05", "2015-02-06", "2015-02-07", "2015-02-08"]
+# Evaluation of D reads the scores of D - horizon - 1 day .. D.
+EVALUATION_DAYS = ["2015-02-07", "2015-02-08"]
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, spark):
-    """6 machines, 40 days; one small model; scores, alerts and evaluation as range runs."""
+    """6 machines, 41 days; one small model; scores, alerts and evaluation as range runs."""
     from pdm_assets_tests.assets.conftest import Platform
 
     data = tmp_path_factory.mktemp("partition-metadata")
@@ -37,8 +38,8 @@ def history(tmp_path_factory, spark):
         with dg.instance_for_test() as instance:
             p = Platform(instance)
             assert p.run(["machines"]).success
-            assert p.run(CHAIN, "2015-01-01", "2015-02-09").success
-            assert p.run(["failure_labels"], "2015-01-01", "2015-02-07").success
+            assert p.run(CHAIN, "2015-01-01", "2015-02-10").success
+            assert p.run(["failure_labels"], "2015-01-01", "2015-02-08").success
             small = dg.RunConfig(ops={"failure_model": ModelConfig(num_trees=4, max_depth=4)})
             assert p.run(["failure_model"], partition_key="2015-02-01", run_config=small).success
             every_machine = dg.RunConfig(ops={"maintenance_alerts": {"config": {"threshold": 0.0}}})
