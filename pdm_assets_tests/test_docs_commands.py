@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PUBLISHED_START = date(2015, 1, 1)
 PUBLISHED_DAYS = 4
+# Measured 2-3 min per document on 2 cores shared at load ~14 (each dagster command starts a
+# Spark JVM); a guard against a hang, not a performance target.
+TIMEOUT_SECONDS = 900
 
 # A command (after joining ``\\`` continuations) matching one of these is not run: why, and what
 # covers it instead.
@@ -137,14 +140,18 @@ def _seed_alerts(workdir: Path, day: date) -> None:
 def _run(doc: Path, workdir: Path, published: Path) -> tuple[list[str], set[str], str]:
     script, ran, used = script_for(doc, published)
     (workdir / ".venv").symlink_to(Path(sys.prefix))
-    done = subprocess.run(
-        ["bash", "-c", script],
-        cwd=workdir,
-        env=_env(workdir),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script],
+            cwd=workdir,
+            env=_env(workdir),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired as stuck:
+        partial = (stuck.stdout or b"").decode() + (stuck.stderr or b"").decode()
+        pytest.fail(f"{doc.name}'s commands ran over {TIMEOUT_SECONDS} s:\n{partial[-6000:]}")
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"a documented command of {doc.name} failed:\n{output[-6000:]}"
     return ran, used, output
