@@ -1,7 +1,10 @@
 """The README's first command: simulate a fleet and run the whole platform through Dagster."""
 
+import logging
 import os
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -9,19 +12,29 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster import DagsterEventType
 
+from pdm_assets.automation import (
+    EVALUATION_JOB,
+    FEATURES_JOB,
+    LABELS_JOB,
+    MACHINES_JOB,
+    MODEL_JOB,
+    RAW_JOB,
+    SCORES_JOB,
+)
 from pdm_assets.partitions import horizon_days, model_lag_days, partition_range_tags
 from pdm_assets.settings import Settings, load_settings
 
-SETTINGS_SHOWN = ("PDM_DATA_DIR", "PDM_SOURCE", "PDM_LANDING_DIR", "PDM_START_DATE", "PDM_MACHINES")
-DAILY_CHAIN = [
-    "raw_telemetry",
-    "raw_errors",
-    "raw_maintenance",
-    "raw_failures",
-    "component_replacements",
-    "machine_features",
-]
+SETTINGS_SHOWN = (
+    "PDM_DATA_DIR",
+    "PDM_SOURCE",
+    "PDM_LANDING_DIR",
+    "PDM_START_DATE",
+    "PDM_END_DATE",
+    "PDM_MACHINES",
+)
+HEARTBEAT_SECONDS = 10.0
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -35,32 +48,125 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def materialize_range(
+@dataclass(frozen=True)
+class Stage:
+    """One demo run: a named job of the code location over a partition range or one partition."""
+
+    name: str
+    job: str
+    first: date | None = None
+    last: date | None = None
+    partition_key: str | None = None
+    config: dict[str, dict] | None = None
+
+    def describe(self) -> str:
+        if self.first is not None and self.last is not None:
+            n = (self.last - self.first).days + 1
+            return f"{n} daily partition{'s' * (n != 1)}, {self.first} .. {self.last}"
+        if self.partition_key is not None:
+            return f"partition {self.partition_key}"
+        return "unpartitioned"
+
+
+def run_stage(
     defs: dg.Definitions,
-    selection: list[str],
     instance: dg.DagsterInstance,
-    start: date | None = None,
-    end: date | None = None,
-    partition_key: str | None = None,
-    config: dict[str, dict] | None = None,
+    stage: Stage,
+    echo: Callable[[str], None] = print,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> dg.ExecuteInProcessResult:
-    """One run over a partition range (the single-run backfill path), or one partition."""
-    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
-    tags = {}
-    if start is not None and end is not None:
-        tags = partition_range_tags(start, end)
-    return dg.materialize(
-        [*assets, *(defs.asset_checks or [])],
-        selection=selection,
-        instance=instance,
-        resources=defs.resources,
-        tags=tags,
-        partition_key=partition_key,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            "ops": {op: {"config": c} for op, c in (config or {}).items() if c},
-        },
-    )
+    """Run the stage's named job in this process (a range is one run, as a single-run backfill
+    is), so the runs list names what each run did; a heartbeat reports progress meanwhile."""
+    job = defs.resolve_job_def(stage.job)
+    run_id = str(uuid.uuid4())
+    tags = {} if stage.first is None else partition_range_tags(stage.first, stage.last)
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "ops": {op: {"config": c} for op, c in (stage.config or {}).items() if c},
+    }
+    with Heartbeat(instance, run_id, stage.name, echo, heartbeat_seconds):
+        return job.execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            partition_key=stage.partition_key,
+            tags=tags,
+            run_id=run_id,
+        )
+
+
+STEP_EVENTS = {
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+}
+
+
+class Heartbeat:
+    """Every few seconds, one line: elapsed time, the steps running and how many are done.
+
+    Read from the run's event log in the instance, so it is what the UI shows too. Progress is
+    a courtesy: if the event log cannot be read, it says so once and the run goes on.
+    """
+
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        name: str,
+        echo: Callable[[str], None],
+        interval: float,
+    ):
+        self.instance, self.run_id, self.name, self.echo = instance, run_id, name, echo
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat {name}", daemon=True)
+        self._started = time.monotonic()
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def line(self) -> str:
+        started, finished = [], set()
+        for entry in self.instance.all_logs(self.run_id, of_type=STEP_EVENTS):
+            if entry.dagster_event_type == DagsterEventType.STEP_START:
+                started.append(entry.step_key)
+            else:
+                finished.add(entry.step_key)
+        running = [step for step in started if step not in finished]
+        elapsed = time.monotonic() - self._started
+        doing = f"running {', '.join(running)}" if running else "starting"
+        return f"    ... {self.name}: {elapsed:4.0f} s, {doing} ({len(finished)} steps done)"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.echo(self.line())
+            except Exception as error:  # progress only: never let it fail the run
+                self.echo(f"    ... {self.name}: no progress ({type(error).__name__}: {error})")
+                return
+
+
+def markdown_table_as_text(markdown: str) -> list[str]:
+    """A markdown table as aligned plain-text lines (first column left, the others right)."""
+    rows = [
+        [cell.strip().strip("*") for cell in line.strip().strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.strip().startswith("|") and not set(line.strip()) <= set("|-: ")
+    ]
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -95,13 +201,19 @@ class DemoPlan:
 def use_published_files(src_dir: str | Path) -> dict[str, Any]:
     """Import the five published Azure files and point this process's settings at them.
 
-    The settings are the environment, so this is the same as running with ``PDM_SOURCE=landing``
-    and ``PDM_START_DATE`` set to the first telemetry day: the asset code does not change.
+    The settings are the environment, so this is the same as running with ``PDM_SOURCE=landing``,
+    ``PDM_START_DATE`` and ``PDM_END_DATE`` set to the files' first and last telemetry days: the
+    asset code does not change.
     """
     from pdm_assets.landing import import_azure
 
     summary = import_azure(src_dir, load_settings().landing_dir)
-    os.environ.update(PDM_SOURCE="landing", PDM_START_DATE=summary["first_day"])
+    # A fixed period: the partitions end with the files, not years later at yesterday.
+    os.environ.update(
+        PDM_SOURCE="landing",
+        PDM_START_DATE=summary["first_day"],
+        PDM_END_DATE=summary["last_day"],
+    )
     return summary
 
 
@@ -110,6 +222,7 @@ def run_demo(
     models: int = 1,
     trees: int | None = None,
     echo: Callable[[str], None] = print,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> DemoPlan:
     """Materialize every asset for ``days`` days from the configured source; returns the plan."""
     from pdm_assets.definitions import build_definitions
@@ -124,40 +237,41 @@ def run_demo(
     else:
         fleet = f"Fleet from the landing zone {settings.landing_dir}"
     echo(f"{fleet}, {plan.first} .. {plan.last}; data in {settings.data_dir}")
-    model_config = {"num_trees": trees} if trees else {}
-    steps = [
-        ("inventory", ["machines"], {}),
-        ("raw + features", DAILY_CHAIN, {"start": plan.first, "end": plan.last}),
-        ("labels", ["failure_labels"], {"start": plan.first, "end": plan.label_last}),
-        *(
-            (
-                f"model {m:%Y-%m}",
-                ["failure_model"],
-                {"partition_key": m.isoformat(), "config": {"failure_model": model_config}},
-            )
-            for m in plan.model_months
-        ),
-        (
-            "scores + alerts",
-            ["failure_scores", "maintenance_alerts"],
-            {"start": plan.score_first, "end": plan.last},
-        ),
-        (
-            "evaluation",
-            ["score_evaluation"],
-            {"start": plan.evaluation_first, "end": plan.label_last},
-        ),
-    ]
+    stages = demo_stages(plan, {"num_trees": trees} if trees else {})
     started = time.monotonic()
+    # MLflow logs every model load's harmless "does not point to the current DFS" at INFO.
+    logging.getLogger("mlflow.spark").setLevel(logging.WARNING)
     # Entered, the instance is also the current definitions-state store (and is disposed after).
     with instance:
-        for name, selection, kwargs in steps:
-            step_start = time.monotonic()
-            materialize_range(defs, selection, instance, **kwargs)
-            echo(f"  {name:<16} {time.monotonic() - step_start:6.1f} s")
+        for stage in stages:
+            echo(f"> {stage.name}: {stage.job}, {stage.describe()}")
+            stage_start = time.monotonic()
+            run_stage(defs, instance, stage, echo, heartbeat_seconds)
+            echo(f"  {stage.name:<16} {time.monotonic() - stage_start:6.1f} s")
         echo(f"Materialized everything in {time.monotonic() - started:.0f} s\n")
         _report(defs, instance, plan, home, echo)
     return plan
+
+
+def demo_stages(plan: DemoPlan, model_config: dict[str, Any]) -> list[Stage]:
+    """The demo's runs, in order, each a job of the code location (see docs/operating.md)."""
+    return [
+        Stage("inventory", MACHINES_JOB),
+        Stage("raw", RAW_JOB, plan.first, plan.last),
+        Stage("features", FEATURES_JOB, plan.first, plan.last),
+        Stage("labels", LABELS_JOB, plan.first, plan.label_last),
+        *(
+            Stage(
+                f"model {m:%Y-%m}",
+                MODEL_JOB,
+                partition_key=m.isoformat(),
+                config={"failure_model": model_config},
+            )
+            for m in plan.model_months
+        ),
+        Stage("scores + alerts", SCORES_JOB, plan.score_first, plan.last),
+        Stage("evaluation", EVALUATION_JOB, plan.evaluation_first, plan.label_last),
+    ]
 
 
 def latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
@@ -186,7 +300,7 @@ def _report(defs, instance, plan: DemoPlan, home: Path, echo) -> None:
             echo(f"  {key:<18} {value:.3f}" if isinstance(value, float) else f"  {key:<18} {value}")
     if "confusion_matrix" in meta:
         echo("  hold-out confusion matrix (rows actual, columns predicted):")
-        for line in meta["confusion_matrix"].value.splitlines():
+        for line in markdown_table_as_text(meta["confusion_matrix"].value):
             echo(f"    {line}")
     _crew_report(tables, plan, echo)
     alerts = tables.read("maintenance_alerts", [plan.last.isoformat()]).orderBy("rank").toPandas()

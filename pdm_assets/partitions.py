@@ -19,10 +19,19 @@ def partition_range_tags(first: date | str, last: date | str) -> dict[str, str]:
     return {RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}
 
 
+def _day_after(day: date) -> str:
+    return (day + timedelta(days=1)).isoformat()
+
+
 def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinition:
-    """Daily UTC partitions, ``YYYY-MM-DD``, ending with yesterday (a day is complete once over)."""
+    """Daily UTC partitions, ``YYYY-MM-DD``, ending with yesterday (a day is complete once over),
+    or with ``PDM_END_DATE`` for a fixed data set."""
+    settings = load_settings()
     return dg.DailyPartitionsDefinition(
-        start_date=start_date or load_settings().start_date, timezone="UTC", fmt="%Y-%m-%d"
+        start_date=start_date or settings.start_date,
+        end_date=None if settings.end is None else _day_after(settings.end),
+        timezone="UTC",
+        fmt="%Y-%m-%d",
     )
 
 
@@ -42,6 +51,13 @@ def label_partitions(
     """
     settings = load_settings()
     days = horizon_days(horizon_hours or settings.horizon_hours)
+    if settings.end is not None:  # Dagster ignores a negative end_offset once an end_date is set
+        return dg.DailyPartitionsDefinition(
+            start_date=start_date or settings.start_date,
+            end_date=_day_after(settings.end - timedelta(days=days)),
+            timezone="UTC",
+            fmt="%Y-%m-%d",
+        )
     return dg.DailyPartitionsDefinition(
         start_date=start_date or settings.start_date,
         timezone="UTC",
@@ -51,9 +67,19 @@ def label_partitions(
 
 
 def monthly_partitions(start_date: str | None = None) -> dg.MonthlyPartitionsDefinition:
-    """Model periods: one per month, the current (unfinished) month included."""
+    """Model periods: one per month, the current (unfinished) month included; with
+    ``PDM_END_DATE``, up to the month of that day."""
+    settings = load_settings()
+    if settings.end is not None:
+        next_month = (settings.end.replace(day=1) + timedelta(days=32)).replace(day=1)
+        return dg.MonthlyPartitionsDefinition(
+            start_date=start_date or settings.start_date,
+            end_date=next_month.isoformat(),
+            timezone="UTC",
+            fmt="%Y-%m-%d",
+        )
     return dg.MonthlyPartitionsDefinition(
-        start_date=start_date or load_settings().start_date,
+        start_date=start_date or settings.start_date,
         timezone="UTC",
         fmt="%Y-%m-%d",
         end_offset=1,

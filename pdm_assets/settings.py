@@ -27,6 +27,7 @@ class Settings:
     history_start: str
     sim_profile: str
     landing_interval_hours: int
+    end_date: str = ""  # empty: a live fleet, partitions end yesterday
 
     @property
     def history_start_date(self) -> date:
@@ -36,6 +37,12 @@ class Settings:
     @property
     def start(self) -> date:
         return date.fromisoformat(self.start_date)
+
+    @property
+    def end(self) -> date | None:
+        """PDM_END_DATE: the last day of a fixed data set (e.g. the published 2015 files), so
+        the partitions stop there instead of running on to yesterday."""
+        return date.fromisoformat(self.end_date) if self.end_date else None
 
     @property
     def tables_root(self) -> str:
@@ -66,4 +73,5 @@ def load_settings() -> Settings:
         history_start=_env("PDM_HISTORY_START", "2014-01-01"),
         sim_profile=_env("PDM_SIM_PROFILE", "realistic"),
         landing_interval_hours=int(_env("PDM_LANDING_INTERVAL_HOURS", "24")),
+        end_date=_env("PDM_END_DATE", ""),
     )

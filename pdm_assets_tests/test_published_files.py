@@ -25,6 +25,7 @@ def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch):
         "PDM_SOURCE": "simulator",  # use_published_files switches it; monkeypatch restores it
         "PDM_START_DATE": "2014-06-01",  # wrong on purpose: the files' first day must win
         "PDM_MACHINES": "3",  # ignored: the fleet is whatever PdM_machines.csv lists
+        "PDM_END_DATE": "",  # set by use_published_files to the files' last day
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -43,8 +44,12 @@ def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch):
 
     summary = use_published_files(tmp_path / "published")
     assert (summary["first_day"], summary["days"]) == ("2015-01-01", DAYS)
+    # A fixed period: the partitions end with the files, not at yesterday.
+    from pdm_assets.partitions import daily_partitions
+
+    assert daily_partitions().get_last_partition_key() == summary["last_day"]
     lines: list[str] = []
-    plan = run_demo(days=summary["days"], trees=5, echo=lines.append)
+    plan = run_demo(days=summary["days"], trees=5, echo=lines.append, heartbeat_seconds=2)
 
     store = _store()
     # Raw values survive the published format exactly (floats are written with repr).
@@ -84,6 +89,31 @@ def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch):
     assert f"Maintenance alerts for {plan.last}" in text
     assert "PDM_SOURCE=landing PDM_LANDING_DIR" not in text  # only settings that were set
     assert "PDM_SOURCE=landing PDM_START_DATE=2015-01-01" in text
+
+    # Each stage says what starts (job and partitions), and long ones show progress meanwhile.
+    assert f"> raw: raw_job, {DAYS} daily partitions, {plan.first} .. {plan.last}" in text
+    assert any(line.startswith("    ... ") and " s, " in line for line in lines), text
+    assert "does not point to the current DFS" not in text
+    matrix = text.split("hold-out confusion matrix")[1].splitlines()[1:6]
+    assert "|" not in "".join(matrix) and matrix[0].split()[-1] == "comp4", matrix
+    # The runs list names each run's job, and a range run carries its range.
+    import dagster as dg
+
+    from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        runs = {run.job_name: run for run in instance.get_runs()}
+    assert set(runs) == {
+        "machines_job",
+        "raw_job",
+        "features_job",
+        "labels_job",
+        "model_job",
+        "scores_job",
+        "evaluation_job",
+    }
+    assert runs["raw_job"].tags[RANGE_START_TAG] == plan.first.isoformat()
+    assert runs["raw_job"].tags[RANGE_END_TAG] == plan.last.isoformat()
 
 
 def _store():

@@ -1,6 +1,7 @@
 """What every daily table asset shares: UTC-day partitions, single-run backfills, parquet tables,
 and metadata that is true per partition even when one run covers many days."""
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -46,6 +47,26 @@ def metadata_by_day(df: DataFrame, aggregates: Mapping[str, Column]) -> dict[str
     return {r["_day"]: {n: r[f"_m{i}"] for i, n in enumerate(names)} for r in rows}
 
 
+SIGNIFICANT_DIGITS = 4
+
+
+def rounded(value: Any) -> Any:
+    """Floats to 4 significant digits (0.2997, not 0.29973534579895944): what a reader compares."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0.0:
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return value
+
+
+def rounded_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: rounded(value) for name, value in metadata.items()}
+
+
+def add_output_metadata_rounded(
+    context: dg.AssetExecutionContext, metadata: Mapping[str, Any]
+) -> None:
+    context.add_output_metadata(rounded_metadata(metadata))
+
+
 def add_partition_metadata(
     context: dg.AssetExecutionContext,
     per_day: Mapping[str, Mapping[str, Any]],
@@ -55,4 +76,4 @@ def add_partition_metadata(
     """Give each partition of the run its own metadata; a day without rows gets ``empty``."""
     for key in context.partition_keys:
         metadata = {**empty, **per_day.get(key, {}), **(extra or {}).get(key, {})}
-        context.add_asset_metadata(metadata, partition_key=key)
+        context.add_asset_metadata(rounded_metadata(metadata), partition_key=key)

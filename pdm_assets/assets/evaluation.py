@@ -7,7 +7,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pdm_assets.assets.daily import daily_table_asset, partition_days
+from pdm_assets.assets.daily import daily_table_asset, partition_days, rounded_metadata
 from pdm_assets.partitions import horizon_days, label_partitions
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.settings import load_settings
@@ -87,7 +87,8 @@ def score_evaluation(
         )
         records.append({"datetime": datetime.combine(day, time(), tzinfo=UTC), **metrics})
         context.add_asset_metadata(
-            {k: float(v) for k, v in metrics.items() if v is not None}, partition_key=key
+            rounded_metadata({k: float(v) for k, v in metrics.items() if v is not None}),
+            partition_key=key,
         )
     names = [k for k in records[0] if k != "datetime"]
     schema = ", ".join(["datetime timestamp", *(f"`{n}` double" for n in names)])

@@ -10,6 +10,7 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pdm_assets.assets.daily import add_output_metadata_rounded
 from pdm_assets.partitions import monthly_partitions, training_window
 from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.resources.tracking import MlflowTracking
@@ -58,6 +59,20 @@ def _markdown_importances(importances: list[tuple[str, float]], top: int = 15) -
     lines = ["| feature | importance |", "|---|---:|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in importances[:top]]
     return "\n".join(lines)
+
+
+def signature_and_example(model: Any, rows: DataFrame, sample_rows: int = 5) -> tuple[Any, Any]:
+    """The model's signature (feature columns in, predicted class index out) and a few input rows.
+
+    Inferred from a handful of real rows, so the MLflow UI shows the inputs and outputs and a
+    caller sees what to send; a small sample keeps it to one short Spark job.
+    """
+    from mlflow.models import infer_signature
+
+    sample = rows.select(*FEATURE_COLUMNS).limit(sample_rows)
+    predicted = model.transform(sample).select(*FEATURE_COLUMNS, "prediction").toPandas()
+    inputs = predicted[list(FEATURE_COLUMNS)]
+    return infer_signature(inputs, predicted[["prediction"]]), inputs
 
 
 @dg.asset(
@@ -149,11 +164,14 @@ def failure_model(
             (out / "feature_importance.md").write_text(_markdown_importances(result.importances))
             (out / "evaluation.json").write_text(json.dumps(evaluation.as_dict(), indent=2))
             mlflow.log_artifacts(str(out), artifact_path="evaluation")
+        signature, example = signature_and_example(result.model, rows)
         info = mlflow.spark.log_model(
             result.model,
             "model",
             registered_model_name=mlflow_tracking.registered_model,
             pip_requirements=PIP_REQUIREMENTS,
+            signature=signature,
+            input_example=example,
         )
         version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
@@ -175,7 +193,8 @@ def failure_model(
         "holdout_macro_f1": evaluation.macro_f1,
         "trained_at": datetime.utcnow().isoformat(timespec="seconds"),
     }
-    context.add_output_metadata(
+    add_output_metadata_rounded(
+        context,
         {
             "model_version": version,
             "mlflow_run_id": run.info.run_id,
@@ -196,6 +215,6 @@ def failure_model(
             "per_class": dg.MetadataValue.md(evaluation.per_class_markdown()),
             "feature_importance": dg.MetadataValue.md(_markdown_importances(result.importances)),
             "features": len(FEATURE_COLUMNS),
-        }
+        },
     )
     return record

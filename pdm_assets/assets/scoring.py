@@ -23,6 +23,7 @@ from pdm_assets.transforms.scoring import maintenance_alerts as rank_alerts
 from pdm_assets.transforms.scoring import score_features
 
 GROUP = "scoring"
+TOP_ALERTS = 10
 
 
 class AlertConfig(dg.Config):
@@ -129,12 +130,22 @@ def maintenance_alerts(
     else:
         first_threshold = F.first("alert_threshold").cast("double")
         thresholds = metadata_by_day(failure_scores, {"alert_threshold": first_threshold})
-    per_day = metadata_by_day(alerts, {ROW_COUNT: F.count("*")})
-    add_partition_metadata(context, per_day, empty={ROW_COUNT: 0}, extra=thresholds)
-    if len(context.partition_keys) == 1:
-        top = alerts.orderBy("rank").limit(10).toPandas()
-        context.add_output_metadata({"top_alerts": dg.MetadataValue.md(_alerts_markdown(top))})
+    per_day = metadata_by_day(
+        alerts, {ROW_COUNT: F.count("*"), "alerts": F.count("*"), "max_risk": F.max("risk")}
+    )
+    tables = top_alerts_by_day(alerts, context.partition_keys)
+    extra = {key: {**thresholds.get(key, {}), "top_alerts": tables[key]} for key in tables}
+    add_partition_metadata(context, per_day, empty={ROW_COUNT: 0, "alerts": 0}, extra=extra)
     return alerts
+
+
+def top_alerts_by_day(alerts: DataFrame, keys: list[str], top: int = TOP_ALERTS) -> dict[str, Any]:
+    """Each partition's own alert table (the top ``top`` of that day), in one pass."""
+    rows = alerts.where(F.col("rank") <= top).withColumn("_day", partition_day()).toPandas()
+    by_day = {day: frame.sort_values("rank") for day, frame in rows.groupby("_day")}
+    return {
+        key: dg.MetadataValue.md(_alerts_markdown(by_day.get(key, rows.iloc[0:0]))) for key in keys
+    }
 
 
 def _alerts_markdown(top) -> str:

@@ -252,6 +252,14 @@ def _table_name(key: dg.AssetKey) -> str:
     return "/".join(key.path)
 
 
+def _step_context(context: dg.OutputContext) -> Any:
+    """The running step, where per-partition metadata is kept; None for a hand-built context."""
+    try:
+        return context.step_context
+    except dg.DagsterInvariantViolationError:
+        return None
+
+
 class TableStoreResource(dg.ConfigurableResource):
     """The table store as a resource, for assets that read their own earlier partitions."""
 
@@ -285,10 +293,20 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
         table = _table_name(context.asset_key)
         store = self.store()
         store.write(table, obj, partitions)
-        first = partitions[0] if partitions else None
-        context.add_output_metadata(
-            {"path": dg.MetadataValue.path(store.partition_path(table, first))}
-        )
+        step = _step_context(context)
+        if not partitions or len(partitions) == 1 or step is None:
+            first = partitions[0] if partitions else None
+            context.add_output_metadata(
+                {"path": dg.MetadataValue.path(store.partition_path(table, first))}
+            )
+            return
+        # A range run: each partition's materialization names its own folder, not the first one.
+        for key in partitions:
+            step.add_asset_metadata(
+                {"path": dg.MetadataValue.path(store.partition_path(table, key))},
+                asset_key=context.asset_key,
+                partition_key=key,
+            )
 
     def load_input(self, context: dg.InputContext) -> DataFrame | None:
         """None when a mapping reaches before the first partition (e.g. yesterday's state)."""
