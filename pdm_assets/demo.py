@@ -23,7 +23,12 @@ from pdm_assets.automation import (
     RAW_JOB,
     SCORES_JOB,
 )
-from pdm_assets.partitions import horizon_days, model_lag_days, partition_range_tags
+from pdm_assets.partitions import (
+    evaluation_lookback_days,
+    horizon_days,
+    model_lag_days,
+    partition_range_tags,
+)
 from pdm_assets.settings import Settings, load_settings
 
 SETTINGS_SHOWN = (
@@ -178,12 +183,12 @@ class DemoPlan:
     label_last: date
     model_months: list[date]
     score_first: date
-    label_lag: int
+    evaluation_lookback: int
 
     @property
     def evaluation_first(self) -> date:
         """Evaluation of D reads the scores of D - horizon - 1 day .. D (published lead times)."""
-        return self.score_first + timedelta(days=self.label_lag + 1)
+        return self.score_first + timedelta(days=self.evaluation_lookback)
 
     @classmethod
     def for_days(cls, start: date, days: int, horizon_hours: int, models: int = 2) -> "DemoPlan":
@@ -195,7 +200,8 @@ class DemoPlan:
             months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
         months = [m for m in months if (m - start).days >= 45] or [newest]
         score_first = months[0] + timedelta(days=model_lag_days(horizon_hours))
-        return cls(start, last, label_last, months, score_first, horizon_days(horizon_hours))
+        lookback = evaluation_lookback_days(horizon_hours)
+        return cls(start, last, label_last, months, score_first, lookback)
 
 
 def use_published_files(src_dir: str | Path) -> dict[str, Any]:

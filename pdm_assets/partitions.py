@@ -40,6 +40,12 @@ def horizon_days(horizon_hours: int) -> int:
     return -(-horizon_hours // 24)
 
 
+def evaluation_lookback_days(horizon_hours: int) -> int:
+    """Days of scores before D that the evaluation of D reads: every alert that could announce a
+    failure of D lies within the horizon before it, plus a day for the start of its episode."""
+    return horizon_days(horizon_hours) + 1
+
+
 def label_partitions(
     horizon_hours: int | None = None, start_date: str | None = None
 ) -> dg.DailyPartitionsDefinition:

@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.assets.daily import daily_table_asset, partition_days, rounded_metadata
-from pdm_assets.partitions import horizon_days, label_partitions
+from pdm_assets.partitions import evaluation_lookback_days, horizon_days, label_partitions
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.settings import load_settings
 from pdm_assets.transforms.features import partition_day
@@ -33,7 +33,7 @@ def _on_day(df: DataFrame, day: str) -> DataFrame:
         # plus a day for the episode it belongs to.
         "failure_scores": dg.AssetIn(
             partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-(horizon_days(load_settings().horizon_hours) + 1)
+                start_offset=-evaluation_lookback_days(load_settings().horizon_hours)
             )
         ),
         "maintenance_alerts": dg.AssetIn(),

@@ -18,7 +18,12 @@ from pdm_assets.automation.jobs import (
     RAW_JOB,
     SCORES_JOB,
 )
-from pdm_assets.partitions import horizon_days, model_partition_for_day, partition_range_tags
+from pdm_assets.partitions import (
+    evaluation_lookback_days,
+    horizon_days,
+    model_partition_for_day,
+    partition_range_tags,
+)
 
 CHAIN_TAG = "pdm/landing_chain"
 STEP_TAG = "pdm/landing_step"
@@ -93,7 +98,8 @@ def plan_phases(changed: Sequence[date], machines: bool, p: PlanInputs) -> list[
     2. ``component_replacements`` + ``machine_features`` for D..D+2;
     3. ``failure_scores`` + ``maintenance_alerts`` for D..D+2 where that month's model exists,
        and ``failure_labels`` for D-2..D;
-    4. ``score_evaluation`` for D-2..D where labels, scores and alerts are then available.
+    4. ``score_evaluation`` for D-2..D where labels, and the scores and alerts of its lookback
+       (a horizon plus a day), are then available.
 
     Phases 2-4 leave out the newest partition of each partitions definition: automation re-runs
     it when any of its inputs changes, and two writers of one partition would race. Each phase
@@ -104,6 +110,7 @@ def plan_phases(changed: Sequence[date], machines: bool, p: PlanInputs) -> list[
     daily_hi = p.daily_last - timedelta(days=1)
     label_hi = p.label_last - timedelta(days=1)
     reach = horizon_days(p.horizon_hours)
+    lookback = evaluation_lookback_days(p.horizon_hours)
 
     phase_raw = _steps(RAW_JOB, changed)
     if machines:
@@ -134,7 +141,8 @@ def plan_phases(changed: Sequence[date], machines: bool, p: PlanInputs) -> list[
     evaluation_days = {
         d
         for d in _window(changed, reach, 0, p.first_day, label_hi)
-        if d in have_labels and all(d - timedelta(days=i) in have_scores for i in range(3))
+        if d in have_labels
+        and all(d - timedelta(days=i) in have_scores for i in range(lookback + 1))
     }
     phases = [
         phase_raw,
