@@ -13,12 +13,22 @@ A write stages every partition first, then records a journal, then swaps each pa
 renames (old -> trash, staged -> live). A crash before the journal leaves the live data untouched;
 a crash after it is rolled forward by the next access to the asset, so a reader always sees either
 the old or the new version of a partition, never a mix and never a hole.
+
+Concurrent writers (two backfills of one asset) stage in parallel; journal and swap happen under a
+per-table lock (``<root>/<asset>/_swaps.lock``, an OS file lock for local roots), so recovery never
+finishes the swap of a writer that is still alive and two swaps of one partition never interleave.
+The last writer to swap wins, with its complete version. Remote roots (dbfs:/, cloud paths) have
+no such lock here: there the table format (Delta on Databricks) provides the transactions.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -30,6 +40,22 @@ from pdm_assets.resources.spark import SparkSessionResource
 PARTITION_COLUMN = "dt"
 UNPARTITIONED_FOLDER = "data"
 ORPHAN_STAGING_AGE_SECONDS = 6 * 3600
+# Test hook, "<phase>:<marker file>:<seconds>": at that phase of a write, append the phase to the
+# marker file and sleep, so a test can kill the process or race another writer there. Phases:
+# staged (before the lock), journaled (journal written, nothing swapped), half-swapped (first
+# partition moved to trash, its new version not yet in place).
+PHASE_HOOK_ENV = "PDM_STORE_PHASE_HOOK"
+
+
+def _phase(name: str) -> None:
+    hook = os.environ.get(PHASE_HOOK_ENV, "")
+    if not hook:
+        return
+    phase, marker, seconds = hook.split(":", 2)
+    if phase == name:
+        with open(marker, "a") as fh:
+            fh.write(f"{name} {os.getpid()} {time.time()}\n")
+        time.sleep(float(seconds))
 
 
 class TableStoreError(RuntimeError):
@@ -182,9 +208,29 @@ class PartitionedTableStore:
         except Exception:
             self._fs.delete(staging)
             raise
-        journal = f"{self.table_path(table)}/_swaps/{write_id}.json"
-        self._fs.write_text(journal, json.dumps({"entries": [self._entry(k) for k in keys]}))
-        self._complete_swap(table, write_id)
+        _phase("staged")
+        with self._swap_lock(table):
+            self._recover_locked(table)  # a journal here is a dead writer's: finish it first
+            journal = f"{self.table_path(table)}/_swaps/{write_id}.json"
+            self._fs.write_text(journal, json.dumps({"entries": [self._entry(k) for k in keys]}))
+            _phase("journaled")
+            self._complete_swap(table, write_id)
+
+    @contextlib.contextmanager
+    def _swap_lock(self, table: str) -> Iterator[None]:
+        """Exclusive per-table lock for journal and swap; held until the process ends at worst
+        (the OS drops it when a killed writer's file descriptor closes)."""
+        local = _local_path(self.table_path(table))
+        if local is None:
+            yield
+            return
+        Path(local).mkdir(parents=True, exist_ok=True)
+        with open(f"{local}/_swaps.lock", "a") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _stage(self, df: DataFrame, staging: str, keys: list[str | None], time_column: str) -> None:
         if keys == [None] or len(keys) == 1:
@@ -224,6 +270,7 @@ class PartitionedTableStore:
                     self._fs.delete(live)  # live is a half-moved leftover; trash holds the old
                 else:
                     self._fs.rename(live, trash)
+                    _phase("half-swapped")
             self._fs.rename(staged, live)
         self._fs.delete(journal)
         self._fs.delete(f"{base}/_trash/{write_id}")
@@ -232,6 +279,15 @@ class PartitionedTableStore:
     def recover(self, table: str) -> None:
         """Finish any swap a crashed writer left behind; drop old abandoned staging folders."""
         base = self.table_path(table)
+        if not self._fs.list_names(f"{base}/_swaps") and not self._fs.list_names(
+            f"{base}/_staging"
+        ):
+            return  # nothing to recover: no lock needed (the common case, on every read)
+        with self._swap_lock(table):
+            self._recover_locked(table)
+
+    def _recover_locked(self, table: str) -> None:
+        base = self.table_path(table)
         for name in self._fs.list_names(f"{base}/_swaps"):
             if name.endswith(".json"):
                 self._complete_swap(table, name[: -len(".json")])
@@ -239,6 +295,14 @@ class PartitionedTableStore:
             path = f"{base}/_staging/{write_id}"
             if self._fs.modified_seconds_ago(path) > ORPHAN_STAGING_AGE_SECONDS:
                 self._fs.delete(path)
+
+
+def _local_path(uri: str) -> str | None:
+    """The local filesystem path of a root URI, or None for a remote one."""
+    for prefix in ("file://", "file:"):
+        if uri.startswith(prefix):
+            return uri[len(prefix) :]
+    return None if ":" in uri.split("/", 1)[0] else uri  # dbfs:/..., s3://..., abfss://...
 
 
 def _table_name(key: dg.AssetKey) -> str:
