@@ -58,8 +58,15 @@ def _phase(name: str) -> None:
         time.sleep(float(seconds))
 
 
+CHECKS_FOLDER = "_failed_checks"
+
+
 class TableStoreError(RuntimeError):
     """A table or partition that should be there is not, or a write does not fit its partitions."""
+
+
+class FailedCheckError(TableStoreError):
+    """A partition failed a blocking check: it is stored, but must not be used downstream."""
 
 
 class _HadoopFs:
@@ -157,6 +164,40 @@ class PartitionedTableStore:
             if self._fs.exists(candidate):
                 return json.loads(self._fs.read_text(candidate))
         raise TableStoreError(f"partition {partition} of '{table}' not stored at {path}")
+
+    # -- verdicts of blocking checks, per partition -------------------------------------------
+    def record_check_failure(
+        self, table: str, partitions: Sequence[str], check: str, reason: str
+    ) -> None:
+        """Mark partitions as failing ``check``: readers refuse them until the check passes."""
+        for key in partitions:
+            record = {"check": check, "reason": reason, "at": time.time()}
+            self.write_record(f"{table}/{CHECKS_FOLDER}", key, record)
+
+    def clear_check_failures(self, table: str, partitions: Sequence[str]) -> None:
+        for key in partitions:
+            self._fs.delete(self.record_path(f"{table}/{CHECKS_FOLDER}", key))
+
+    def failed_checks(self, table: str, partitions: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The recorded failures among ``partitions`` (one listing, whatever their number)."""
+        names = set(self._fs.list_names(f"{self.table_path(table)}/{CHECKS_FOLDER}"))
+        return {
+            key: self.read_record(f"{table}/{CHECKS_FOLDER}", key)
+            for key in partitions
+            if f"{key}.json" in names
+        }
+
+    def require_checks_passed(self, table: str, partitions: Sequence[str]) -> None:
+        """Raise FailedCheckError naming the first partition whose blocking check failed."""
+        failed = self.failed_checks(table, partitions)
+        if failed:
+            key = sorted(failed)[0]
+            more = f" (and {len(failed) - 1} more day(s))" if len(failed) > 1 else ""
+            raise FailedCheckError(
+                f"'{table}' partition {key}{more} failed its blocking check "
+                f"{failed[key]['check']}: {failed[key]['reason']}; fix the cause and "
+                "re-materialize it with its checks before using it downstream"
+            )
 
     # -- reads -----------------------------------------------------------------------------
     def exists(self, table: str, partition: str | None = None) -> bool:
@@ -353,7 +394,10 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
         if partitions is not None and not partitions:
             return None
-        return self.store().read(table, partitions)
+        store = self.store()
+        if partitions is not None:  # a blocking check's verdict holds across runs, too
+            store.require_checks_passed(table, partitions)
+        return store.read(table, partitions)
 
 
 class ModelVersionIOManager(dg.ConfigurableIOManager):
