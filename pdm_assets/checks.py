@@ -14,12 +14,31 @@ MAX_LABEL_RATE = 0.3
 KEYS = ["machineID", "datetime"]
 
 
-def checked_partitions(context: dg.AssetCheckExecutionContext, table: str) -> DataFrame:
+def checked_keys(context: dg.AssetCheckExecutionContext) -> list[str]:
     """The partitions this run materialized (a check must not read the whole table)."""
     key_range = context.partition_key_range
     first, last = date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)
-    keys = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-    return context.resources.tables.store().read(table, keys)
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def checked_partitions(context: dg.AssetCheckExecutionContext, table: str) -> DataFrame:
+    return context.resources.tables.store().read(table, checked_keys(context))
+
+
+def record_verdict(
+    context: dg.AssetCheckExecutionContext, table: str, result: dg.AssetCheckResult
+) -> dg.AssetCheckResult:
+    """Keep a blocking check's verdict with the partitions: Dagster's blocking only stops the
+    rest of this run, while training and scoring runs started later read the stored table too
+    (the IO manager and the training window refuse partitions whose check failed)."""
+    store = context.resources.tables.store()
+    keys = checked_keys(context)
+    if result.passed:
+        store.clear_check_failures(table, keys)
+    else:
+        check = context.check_specs[0].name if context.check_specs else "blocking check"
+        store.record_check_failure(table, keys, check, result.description or "failed")
+    return result
 
 
 def duplicate_keys(df: DataFrame) -> int:
@@ -57,10 +76,20 @@ def blocking_result(df: DataFrame, problems: dict[str, int]) -> dg.AssetCheckRes
     duplicates = duplicate_keys(df)
     if duplicates:
         problems = {**problems, "duplicate (machineID, datetime)": duplicates}
+    rows = df.count()
+    reason = "; ".join(
+        f"{what} null: {n}" if what in df.columns else f"{what}: {n}"
+        for what, n in sorted(problems.items())
+    )
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"rows_checked": df.count(), "violations": dg.MetadataValue.json(problems)},
+        description=f"failed: {reason} (rows checked: {rows})" if problems else None,
+        metadata={
+            "rows_checked": rows,
+            "violations": dg.MetadataValue.json(problems),
+            **({"reason": dg.MetadataValue.text(reason)} if problems else {}),
+        },
     )
 
 
@@ -72,7 +101,12 @@ def blocking_result(df: DataFrame, problems: dict[str, int]) -> dg.AssetCheckRes
 )
 def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     features = checked_partitions(context, "machine_features").cache()
-    return blocking_result(features, feature_null_violations(features))
+    try:
+        result = blocking_result(features, feature_null_violations(features))
+    finally:
+        # A cached scan outlives the run: a later check of rewritten files would see old rows.
+        features.unpersist()
+    return record_verdict(context, "machine_features", result)
 
 
 @dg.asset_check(
@@ -83,9 +117,13 @@ def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
 )
 def failure_labels_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     labels = checked_partitions(context, "failure_labels").cache()
-    required = [*KEYS, "label", "label_index", *(f"fails_{c}" for c in COMPONENTS)]
-    nulls = count_violations(labels, {c: F.col(c).isNull() for c in required})
-    return blocking_result(labels, nulls)
+    try:
+        required = [*KEYS, "label", "label_index", *(f"fails_{c}" for c in COMPONENTS)]
+        nulls = count_violations(labels, {c: F.col(c).isNull() for c in required})
+        result = blocking_result(labels, nulls)
+    finally:
+        labels.unpersist()  # see machine_features_valid
+    return record_verdict(context, "failure_labels", result)
 
 
 @dg.asset_check(

@@ -52,6 +52,7 @@ def read_window(tables: TableStoreResource, table: str, days: list[str]) -> Data
             f"{len(missing)} day(s) are not materialized: {', '.join(missing[:5])}"
             f"{' …' if len(missing) > 5 else ''}"
         )
+    store.require_checks_passed(table, days)  # never train on a partition that failed its check
     return store.read(table, days)
 
 

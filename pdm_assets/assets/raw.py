@@ -17,7 +17,9 @@ from pdm_assets.assets.daily import (
 from pdm_assets.partitions import daily_partitions
 from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.resources.spark import SparkSessionResource
+from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.settings import load_settings
+from pdm_assets.transforms.validation import REJECTED_SCHEMA
 
 GROUP = "ingestion"
 
@@ -44,13 +46,56 @@ def _raw_daily_asset(table: schemas.TableSchema, partitions_def) -> dg.AssetsDef
         pyspark: SparkSessionResource,
         raw_source: RawDataSource,
         pyspark_step_launcher: dg.ResourceParam[Any],
+        tables: TableStoreResource,
     ) -> DataFrame:
-        df = raw_source.read_days(pyspark.spark_session, table.name, partition_days(context))
+        spark = pyspark.spark_session
+        df, rejected = raw_source.read_partition(spark, table.name, partition_days(context))
+        rejected_counts = store_rejected_rows(context, tables, table.name, rejected)
         counts = metadata_by_day(df, {ROW_COUNT: F.count("*")})
-        add_partition_metadata(context, counts, empty={ROW_COUNT: 0})
+        add_partition_metadata(
+            context, counts, empty={ROW_COUNT: 0, REJECTED: 0}, extra=rejected_counts
+        )
         return df
 
     return _raw
+
+
+REJECTED = "rejected_rows"
+
+
+def rejected_rows_table(table: str) -> str:
+    """Where a raw table's set-aside rows are stored, one partition per day like the table."""
+    return f"{REJECTED}/{table}"
+
+
+def store_rejected_rows(
+    context: dg.AssetExecutionContext,
+    tables: TableStoreResource,
+    table: str,
+    rejected: DataFrame | None,
+) -> dict[str, dict[str, int]]:
+    """Store the rows validation set aside for this run's days; ``{day: {rejected_rows: n}}``.
+
+    Written before the raw partition itself, so a set-aside row is never lost; a clean re-run
+    empties the days it covers (only where something was stored before: no write otherwise).
+    """
+    store = tables.store()
+    name = rejected_rows_table(table)
+    keys = list(context.partition_keys)
+    if rejected is None:
+        if not any(store.exists(name, key) for key in keys):
+            return {}
+        rejected = store.spark.createDataFrame([], REJECTED_SCHEMA)
+    rejected = rejected.cache()
+    store.write(name, rejected, keys, time_column="day")
+    per_day = {
+        r["day"].isoformat(): {REJECTED: r["n"]}
+        for r in rejected.groupBy("day").agg(F.count("*").alias("n")).collect()
+    }
+    for key, value in sorted(per_day.items()):
+        where = store.partition_path(name, key)
+        context.log.warning(f"{table} {key}: {value[REJECTED]} row(s) set aside in {where}")
+    return per_day
 
 
 def machines_with_history(machines: DataFrame, maintenance_before: DataFrame) -> DataFrame:

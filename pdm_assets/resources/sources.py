@@ -43,10 +43,20 @@ class RawDataSource(dg.ConfigurableResource):
 
     # --- public API ------------------------------------------------------------------------------
     def read_days(self, spark: SparkSession, table: str, days: Sequence[date]) -> DataFrame:
-        """One daily table for the given days (a single-run backfill reads many at once).
+        """One daily table for the given days, without the rows ``read_partition`` sets aside."""
+        return self.read_partition(spark, table, days)[0]
+
+    def read_partition(
+        self, spark: SparkSession, table: str, days: Sequence[date]
+    ) -> tuple[DataFrame, DataFrame | None]:
+        """One daily table for the given days (a single-run backfill reads many at once), and the
+        rows set aside with their reason, None when there are none (``validation.quarantine_table``
+        says which rows are set aside).
 
         Every day must be delivered; an empty telemetry day counts as missing. Validation costs one
-        Spark job whatever the number of days when the data is good (see validation.py).
+        Spark job whatever the number of days when the data is good (see validation.py). Landing
+        files are read once into Spark's memory and checked to be unchanged afterwards, so what
+        was validated is exactly what gets stored, even if a file is rewritten meanwhile.
         """
         if table not in schemas.DAILY_TABLES:
             raise ValueError(
@@ -57,13 +67,17 @@ class RawDataSource(dg.ConfigurableResource):
             raise ValueError(f"read_days({table!r}): no days requested")
         one_day = wanted[0] if len(wanted) == 1 else None
         if self._kind() == "landing":
-            source = self._table_dir(table)
+            paths = [str(landing.day_path(self._landing_dir(), table, d)) for d in wanted]
+            source = paths[0] if one_day else self._table_dir(table)
+            before = _file_stamps(paths)
             raw = self._read_landing_files(spark, table, wanted, require_all=True)
             typed = v.parse_raw_table(raw, table, source=source, day=one_day, check=False)
+            typed = typed.localCheckpoint()  # the one read of the files; validated and stored
+            _check_unchanged(before, _file_stamps(paths), table)
         else:
             source = SIMULATOR_SOURCE
             typed = self._simulated(spark, table, _contiguous_runs(wanted))
-        return v.validate_table(
+        return v.quarantine_table(
             typed,
             table,
             source=source,
@@ -161,7 +175,7 @@ class RawDataSource(dg.ConfigurableResource):
         if self._kind() == "landing":
             path = self._machines_file()
             header = _header(path, "machines")
-            with open(path, newline="", encoding="utf-8") as fh:
+            with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
                 rows = csv.reader(fh)
                 next(rows)
                 column = header.index("machineID")
@@ -274,20 +288,66 @@ def source_from_settings(settings: Settings | None = None) -> RawDataSource:
 def _header(
     path: os.PathLike[str] | str, table: str, *, day: date | None = None
 ) -> tuple[str, ...]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh), None)
-    if not header:
+    """The header row, read alone: a byte-order mark is dropped (Excel writes one), bytes that
+    are not UTF-8 and a file cut by another delimiter are named."""
+    expected = schemas.ALL_TABLES[table].column_names
+    kw = dict(source=str(path), table=table, day=day, line=1)
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise v.ValidationError(
-            "empty file",
-            source=str(path),
-            table=table,
-            day=day,
-            line=1,
-            expected=f"a header row {schemas.ALL_TABLES[table].column_names}",
-        )
+            f"bytes that are not UTF-8 at byte {exc.start}",
+            value=first[max(0, exc.start - 10) : exc.end + 10].decode("utf-8", "replace"),
+            expected="a UTF-8 file (export it as UTF-8)",
+            **kw,
+        ) from None
+    header = next(csv.reader([text]), None)
+    if not header:
+        raise v.ValidationError("empty file", expected=f"a header row {expected}", **kw)
     header = [h.strip() for h in header]
-    v.check_columns(header, table, source=str(path), day=day)
+    if len(header) == 1 and len(expected) > 1:
+        for delimiter in (";", "\t", "|"):
+            if delimiter in header[0]:
+                raise v.ValidationError(
+                    f"fields separated by {delimiter!r}",
+                    column=header[0][:40],
+                    expected=f"comma-separated columns {expected}",
+                    **kw,
+                )
+    v.check_columns(header, table, source=str(path), day=day, line=1)
     return tuple(header)
+
+
+def _file_stamps(paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(size, modification time) per file; a missing file is left to the reader to report."""
+    stamps = {}
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            continue
+        stamps[path] = (stat.st_size, stat.st_mtime_ns)
+    return stamps
+
+
+def _check_unchanged(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], table: str
+) -> None:
+    """A file that grew or was replaced while it was read may have been read half old, half new."""
+    for path, stamp in before.items():
+        if after.get(path) != stamp:
+            now = after.get(path)
+            got = f"{stamp[0]} bytes before, {now[0] if now else 'no file'} after"
+            raise v.ValidationError(
+                "file changed while it was read",
+                source=path,
+                table=table,
+                value=got,
+                expected="a file that is complete when it appears (write it aside and rename it, "
+                "as `pdm-assets land` does); re-run the partition once the file is final",
+            )
 
 
 def _escape_glob(pattern: str) -> str:

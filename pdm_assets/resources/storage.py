@@ -13,13 +13,23 @@ A write stages every partition first, then records a journal, then swaps each pa
 renames (old -> trash, staged -> live). A crash before the journal leaves the live data untouched;
 a crash after it is rolled forward by the next access to the asset, so a reader always sees either
 the old or the new version of a partition, never a mix and never a hole.
+
+Concurrent writers (two backfills of one asset) stage in parallel; journal and swap happen under a
+per-table lock (``<root>/<asset>/_swaps.lock``, an OS file lock for local roots), so recovery never
+finishes the swap of a writer that is still alive and two swaps of one partition never interleave.
+The last writer to swap wins, with its complete version. Remote roots (dbfs:/, cloud paths) have
+no such lock here: there the table format (Delta on Databricks) provides the transactions.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import reduce
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -32,10 +42,33 @@ PARTITION_COLUMN = "dt"
 UNPARTITIONED_FOLDER = "data"
 ORPHAN_STAGING_AGE_SECONDS = 6 * 3600
 TABLE_FORMATS = ("parquet", "delta")
+# Test hook, "<phase>:<marker file>:<seconds>": at that phase of a write, append the phase to the
+# marker file and sleep, so a test can kill the process or race another writer there. Phases:
+# staged (before the lock), journaled (journal written, nothing swapped), half-swapped (first
+# partition moved to trash, its new version not yet in place).
+PHASE_HOOK_ENV = "PDM_STORE_PHASE_HOOK"
+
+
+def _phase(name: str) -> None:
+    hook = os.environ.get(PHASE_HOOK_ENV, "")
+    if not hook:
+        return
+    phase, marker, seconds = hook.split(":", 2)
+    if phase == name:
+        with open(marker, "a") as fh:
+            fh.write(f"{name} {os.getpid()} {time.time()}\n")
+        time.sleep(float(seconds))
+
+
+CHECKS_FOLDER = "_failed_checks"
 
 
 class TableStoreError(RuntimeError):
     """A table or partition that should be there is not, or a write does not fit its partitions."""
+
+
+class FailedCheckError(TableStoreError):
+    """A partition failed a blocking check: it is stored, but must not be used downstream."""
 
 
 class _HadoopFs:
@@ -136,6 +169,40 @@ class PartitionedTableStore:
                 return json.loads(self._fs.read_text(candidate))
         raise TableStoreError(f"partition {partition} of '{table}' not stored at {path}")
 
+    # -- verdicts of blocking checks, per partition -------------------------------------------
+    def record_check_failure(
+        self, table: str, partitions: Sequence[str], check: str, reason: str
+    ) -> None:
+        """Mark partitions as failing ``check``: readers refuse them until the check passes."""
+        for key in partitions:
+            record = {"check": check, "reason": reason, "at": time.time()}
+            self.write_record(f"{table}/{CHECKS_FOLDER}", key, record)
+
+    def clear_check_failures(self, table: str, partitions: Sequence[str]) -> None:
+        for key in partitions:
+            self._fs.delete(self.record_path(f"{table}/{CHECKS_FOLDER}", key))
+
+    def failed_checks(self, table: str, partitions: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The recorded failures among ``partitions`` (one listing, whatever their number)."""
+        names = set(self._fs.list_names(f"{self.table_path(table)}/{CHECKS_FOLDER}"))
+        return {
+            key: self.read_record(f"{table}/{CHECKS_FOLDER}", key)
+            for key in partitions
+            if f"{key}.json" in names
+        }
+
+    def require_checks_passed(self, table: str, partitions: Sequence[str]) -> None:
+        """Raise FailedCheckError naming the first partition whose blocking check failed."""
+        failed = self.failed_checks(table, partitions)
+        if failed:
+            key = sorted(failed)[0]
+            more = f" (and {len(failed) - 1} more day(s))" if len(failed) > 1 else ""
+            raise FailedCheckError(
+                f"'{table}' partition {key}{more} failed its blocking check "
+                f"{failed[key]['check']}: {failed[key]['reason']}; fix the cause and "
+                "re-materialize it with its checks before using it downstream"
+            )
+
     # -- reads -----------------------------------------------------------------------------
     def exists(self, table: str, partition: str | None = None) -> bool:
         self.recover(table)
@@ -189,9 +256,29 @@ class PartitionedTableStore:
         except Exception:
             self._fs.delete(staging)
             raise
-        journal = f"{self.table_path(table)}/_swaps/{write_id}.json"
-        self._fs.write_text(journal, json.dumps({"entries": [self._entry(k) for k in keys]}))
-        self._complete_swap(table, write_id)
+        _phase("staged")
+        with self._swap_lock(table):
+            self._recover_locked(table)  # a journal here is a dead writer's: finish it first
+            journal = f"{self.table_path(table)}/_swaps/{write_id}.json"
+            self._fs.write_text(journal, json.dumps({"entries": [self._entry(k) for k in keys]}))
+            _phase("journaled")
+            self._complete_swap(table, write_id)
+
+    @contextlib.contextmanager
+    def _swap_lock(self, table: str) -> Iterator[None]:
+        """Exclusive per-table lock for journal and swap; held until the process ends at worst
+        (the OS drops it when a killed writer's file descriptor closes)."""
+        local = _local_path(self.table_path(table))
+        if local is None:
+            yield
+            return
+        Path(local).mkdir(parents=True, exist_ok=True)
+        with open(f"{local}/_swaps.lock", "a") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _stage(self, df: DataFrame, staging: str, keys: list[str | None], time_column: str) -> None:
         if keys == [None] or len(keys) == 1:
@@ -231,6 +318,7 @@ class PartitionedTableStore:
                     self._fs.delete(live)  # live is a half-moved leftover; trash holds the old
                 else:
                     self._fs.rename(live, trash)
+                    _phase("half-swapped")
             self._fs.rename(staged, live)
         self._fs.delete(journal)
         self._fs.delete(f"{base}/_trash/{write_id}")
@@ -239,6 +327,15 @@ class PartitionedTableStore:
     def recover(self, table: str) -> None:
         """Finish any swap a crashed writer left behind; drop old abandoned staging folders."""
         base = self.table_path(table)
+        if not self._fs.list_names(f"{base}/_swaps") and not self._fs.list_names(
+            f"{base}/_staging"
+        ):
+            return  # nothing to recover: no lock needed (the common case, on every read)
+        with self._swap_lock(table):
+            self._recover_locked(table)
+
+    def _recover_locked(self, table: str) -> None:
+        base = self.table_path(table)
         for name in self._fs.list_names(f"{base}/_swaps"):
             if name.endswith(".json"):
                 self._complete_swap(table, name[: -len(".json")])
@@ -246,6 +343,14 @@ class PartitionedTableStore:
             path = f"{base}/_staging/{write_id}"
             if self._fs.modified_seconds_ago(path) > ORPHAN_STAGING_AGE_SECONDS:
                 self._fs.delete(path)
+
+
+def _local_path(uri: str) -> str | None:
+    """The local filesystem path of a root URI, or None for a remote one."""
+    for prefix in ("file://", "file:"):
+        if uri.startswith(prefix):
+            return uri[len(prefix) :]
+    return None if ":" in uri.split("/", 1)[0] else uri  # dbfs:/..., s3://..., abfss://...
 
 
 def _table_name(key: dg.AssetKey) -> str:
@@ -314,7 +419,10 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
         if partitions is not None and not partitions:
             return None
-        return self.store().read(table, partitions)
+        store = self.store()
+        if partitions is not None:  # a blocking check's verdict holds across runs, too
+            store.require_checks_passed(table, partitions)
+        return store.read(table, partitions)
 
 
 class ModelVersionIOManager(dg.ConfigurableIOManager):

@@ -45,6 +45,21 @@ LINE, ROW, DAY, SOURCE, CORRUPT = "_line", "_row", "_day", "_source", "_corrupt"
 # struct<column, dtype, value>: the first field of the row that did not parse (parse_raw_table)
 PARSE_ERROR = "_parse_error"
 PROVENANCE_COLUMNS: tuple[str, ...] = (LINE, ROW, DAY, SOURCE, CORRUPT, PARSE_ERROR)
+NOT_UTF8 = "\ufffd"  # what a UTF-8 decoder puts where bytes are not UTF-8
+
+# Quarantined rows: kept out of the raw table, stored with the reason (see ``quarantine_table``).
+REJECTED_SCHEMA = T.StructType(
+    [
+        T.StructField("table", T.StringType(), False),
+        T.StructField("day", T.DateType(), True),
+        T.StructField("source", T.StringType(), True),
+        T.StructField("line", T.LongType(), True),
+        T.StructField("column", T.StringType(), True),
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("value", T.StringType(), True),
+        T.StructField("record", T.StringType(), True),
+    ]
+)
 
 # The published copies of the Azure data use either style; both mean UTC.
 DATETIME_FORMATS: tuple[str, ...] = ("yyyy-MM-dd HH:mm:ss", "M/d/yyyy h:mm:ss a")
@@ -58,6 +73,7 @@ _SPARK_TYPES: dict[str, T.DataType] = {
 }
 _SQL_TYPES = {"timestamp": "TIMESTAMP", "int": "INT", "double": "DOUBLE", "string": "STRING"}
 _EXPECTED_BY_TYPE = {
+    "UTF-8 text": "UTF-8 text (the file holds bytes that are not UTF-8: export it as UTF-8)",
     "timestamp": _DATETIME_EXPECTED,
     "int": "an integer",
     "double": "a number",
@@ -142,15 +158,21 @@ def _parse_datetime_sql(text: str) -> str:
 
 
 def check_columns(
-    columns: Sequence[str], table: str, *, source: str, day: date | None = None
+    columns: Sequence[str],
+    table: str,
+    *,
+    source: str,
+    day: date | None = None,
+    line: int | None = None,
 ) -> None:
-    """The exact column set of the schema (any order); provenance columns are ignored."""
+    """The exact column set of the schema (any order); provenance columns are ignored.
+    ``line``: where the header is, when it comes from a file."""
     expected = table_schema(table).column_names
     present = [c for c in columns if c not in PROVENANCE_COLUMNS]
     dupes = sorted({c for c in present if present.count(c) > 1})
     missing = [c for c in expected if c not in present]
     extra = [c for c in present if c not in expected]
-    kw = dict(source=source, table=table, day=day, expected=f"columns {expected}")
+    kw = dict(source=source, table=table, day=day, line=line, expected=f"columns {expected}")
     if missing:
         raise ValidationError(f"missing column(s) {missing}", column=missing[0], **kw)
     if extra:
@@ -178,6 +200,9 @@ def parse_raw_table(
     errors: list[str] = []  # first failing field of the row wins
     if CORRUPT in columns:
         errors.append(_parse_failure(f"{_q(CORRUPT)} IS NOT NULL", CORRUPT, "row", _q(CORRUPT)))
+    for c in schema.columns:  # Spark decodes bytes that are not UTF-8 as U+FFFD
+        bad_bytes = f"instr(CAST({_q(c.name)} AS STRING), {_lit(NOT_UTF8)}) > 0"
+        errors.append(_parse_failure(bad_bytes, c.name, "UTF-8 text", _q(c.name)))
     for c in schema.columns:
         text = f"nullif(CAST({_q(c.name)} AS STRING), '')"  # pandas-made frames send ''
         if c.dtype == "timestamp":
@@ -223,6 +248,63 @@ def validate_table(
     ``days`` (or ``day``) must have at least one row, since an empty telemetry day is a broken
     delivery, not a quiet day.
     """
+    good, _ = _validate(
+        df,
+        table,
+        source=source,
+        day=day,
+        known_machines=known_machines,
+        days=days,
+        require_rows=require_rows,
+    )
+    return good
+
+
+def quarantine_table(
+    df: DataFrame,
+    table: str,
+    *,
+    source: str,
+    day: date | None,
+    known_machines: DataFrame | Collection[int] | None = None,
+    days: Sequence[date] | None = None,
+    require_rows: bool = False,
+) -> tuple[DataFrame, DataFrame | None]:
+    """``validate_table``, except that rows that are wrong on their own are set aside, not fatal.
+
+    Set aside (returned second, as ``REJECTED_SCHEMA`` rows with the reason): a telemetry row with
+    a missing, NaN or out-of-range sensor reading (a sensor glitch on one machine-hour; features
+    already count the readings in each window), and the second and later copies of a row repeated
+    exactly (a re-sent line; nothing is ambiguous). Everything else still rejects the partition:
+    a broken format, an unknown machine or code, a row on the wrong day or two rows that disagree
+    for one key are problems of the whole delivery, and guessing would change the data silently.
+    Costs the same single pass as ``validate_table`` when nothing is set aside (then the second
+    frame is None).
+    """
+    return _validate(
+        df,
+        table,
+        source=source,
+        day=day,
+        known_machines=known_machines,
+        days=days,
+        require_rows=require_rows,
+        quarantine=True,
+    )
+
+
+def _validate(
+    df: DataFrame,
+    table: str,
+    *,
+    source: str,
+    day: date | None,
+    known_machines: DataFrame | Collection[int] | None = None,
+    days: Sequence[date] | None = None,
+    require_rows: bool = False,
+    quarantine: bool = False,
+) -> tuple[DataFrame, DataFrame | None]:
+    """validate_table and quarantine_table; the rejected frame is None when nothing is set aside."""
     schema = table_schema(table)
     dtypes = dict(df.dtypes)
     check_columns(list(dtypes), table, source=source, day=day)
@@ -234,15 +316,19 @@ def validate_table(
     rules: list[tuple[str, str | None, str, str]] = []  # (SQL condition, column, problem, expected)
     if PARSE_ERROR in has:  # reported from the struct, see _raise_parse_error
         rules.append((f"{_q(PARSE_ERROR)} IS NOT NULL", None, "", ""))
+    soft: list[tuple[str, str | None, str, str]] = []  # set aside instead of failing
+    soft_columns = set(schemas.SENSOR_RANGES) if quarantine and table == "telemetry" else set()
     for c in schema.columns:
-        rules.append((f"{_q(c.name)} IS NULL", c.name, "missing value", "a value"))
+        rule = (f"{_q(c.name)} IS NULL", c.name, "missing value", "a value")
+        (soft if c.name in soft_columns else rules).append(rule)
     rules.append(
         ("machineID < 1", "machineID", "machineID below 1", "a positive machine identifier")
     )
     for name, (lo, hi) in schemas.SENSOR_RANGES.items():
         if name in has:
             out = f"NOT ({_q(name)} BETWEEN {lo!r} AND {hi!r}) OR isnan({_q(name)})"
-            rules.append((out, name, "sensor reading out of range", f"between {lo} and {hi}"))
+            rule = (out, name, "sensor reading out of range", f"between {lo} and {hi}")
+            (soft if name in soft_columns else rules).append(rule)
     if table in schemas.CODE_COLUMNS:
         name, codes = schemas.CODE_COLUMNS[table]
         unknown = f"NOT ({_q(name)} IN ({', '.join(_lit(c) for c in codes)}))"
@@ -276,9 +362,9 @@ def validate_table(
             )
         )
 
-    cases = ", ".join(f"CASE WHEN {cond} THEN {i} END" for i, (cond, *_) in enumerate(rules))
-    checked = df.selectExpr("*", f"coalesce({cases}) AS _rule")
-    n_bad, n_dupes, present = _count_pass(checked, table, with_days=require_rows and daily)
+    checked = df.selectExpr("*", f"{_first_rule(rules)} AS _rule", f"{_first_rule(soft)} AS _soft")
+    counts = _count_pass(checked, table, with_days=require_rows and daily)
+    present = counts["days"]
     if require_rows and daily and wanted:
         missing = [d for d in wanted if d not in present]
         if missing:
@@ -290,10 +376,10 @@ def validate_table(
                 day=missing[0],
                 expected="at least one row per partition day",
             )
-    if n_bad:
+    if counts["bad"]:
         first = _scan(checked.where("_rule IS NOT NULL"), "true")
         if first is None:
-            raise _vanished(n_bad, "rule-breaking row(s)", source, table, day)
+            raise _vanished(counts["bad"], "rule-breaking row(s)", source, table, day)
         _, name, problem, expected = rules[first["_rule"]]
         if name is None:
             _raise_parse_error(first, table, source, day, frame=df)
@@ -304,10 +390,96 @@ def validate_table(
             expected=expected,
             **_where(first, table, source, day, frame=df),
         )
-    if n_dupes:
-        _raise_duplicate(df, table, source, day)
-    return df.selectExpr(
-        *[f"CAST({_q(c.name)} AS {_SQL_TYPES[c.dtype]}) AS {_q(c.name)}" for c in schema.columns]
+    if counts["conflicts"] or (counts["repeats"] and not quarantine):
+        _raise_duplicate(df, table, source, day, conflicting_only=quarantine)
+    typed = [f"CAST({_q(c.name)} AS {_SQL_TYPES[c.dtype]}) AS {_q(c.name)}" for c in schema.columns]
+    if not (counts["soft"] or counts["repeats"]):
+        return df.selectExpr(*typed), None
+    marked = _mark_rejects(checked, table, soft, with_repeats=counts["repeats"] > 0)
+    good = marked.where("_reason IS NULL").selectExpr(*typed)
+    return good, _rejected_rows(marked.where("_reason IS NOT NULL"), table, source, day)
+
+
+def _first_rule(rules: Sequence[tuple[str, str | None, str, str]]) -> str:
+    """SQL: index of the first rule a row breaks, NULL when none."""
+    if not rules:
+        return "CAST(NULL AS INT)"
+    return (
+        "coalesce(" + ", ".join(f"CASE WHEN {r[0]} THEN {i} END" for i, r in enumerate(rules)) + ")"
+    )
+
+
+def _mark_rejects(
+    checked: DataFrame,
+    table: str,
+    soft: Sequence[tuple[str, str | None, str, str]],
+    *,
+    with_repeats: bool,
+) -> DataFrame:
+    """Adds ``_reason``, ``_column``, ``_value`` (NULL for kept rows) to a checked frame."""
+    reason = ["CASE _soft"]
+    column = ["CASE _soft"]
+    value = ["CASE _soft"]
+    for i, (_, name, problem, expected) in enumerate(soft):
+        reason.append(f"WHEN {i} THEN {_lit(f'{problem}; expected {expected}')}")
+        column.append(f"WHEN {i} THEN {_lit(name or '')}")
+        value.append(f"WHEN {i} THEN CAST({_q(name)} AS STRING)" if name else f"WHEN {i} THEN NULL")
+    if not soft:
+        reason = column = value = ["CASE WHEN false THEN ''"]
+    has = set(checked.columns)
+    marked = checked
+    if ROW in has:  # the file's first row id, for line numbers (see _rejected_rows)
+        part = f"PARTITION BY {_q(SOURCE)}" if SOURCE in has else ""
+        marked = marked.selectExpr("*", f"min({_q(ROW)}) OVER ({part}) AS _first_row")
+    repeat = "false"
+    if with_repeats:
+        order = [c for c in (SOURCE, LINE, ROW) if c in has] or key_columns(table)
+        group = key_columns(table) + ([DAY] if DAY in has else [])
+        window = f"PARTITION BY {', '.join(map(_q, group))} ORDER BY {', '.join(map(_q, order))}"
+        marked = marked.selectExpr("*", f"row_number() OVER ({window}) AS _copy")
+        repeat = "_copy > 1"
+    reason_sql = (
+        f"CASE WHEN _soft IS NOT NULL THEN {' '.join(reason)} END "
+        f"WHEN {repeat} THEN 'exact duplicate of an earlier row; one copy is kept' END"
+    )
+    return marked.selectExpr(
+        "*",
+        f"{reason_sql} AS _reason",
+        f"CASE WHEN _soft IS NOT NULL THEN {' '.join(column)} END END AS _column",
+        f"CASE WHEN _soft IS NOT NULL THEN {' '.join(value)} END END AS _value",
+    )
+
+
+def _rejected_rows(rejects: DataFrame, table: str, source: str, day: date | None) -> DataFrame:
+    """Set-aside rows in ``REJECTED_SCHEMA``: where they came from, why, and the row itself."""
+    has = set(rejects.columns)
+    names = table_schema(table).column_names
+    if LINE in has:
+        line = f"CAST({_q(LINE)} AS BIGINT)"
+    elif ROW in has:  # row ids count along each file: the file's first id is line 2
+        line = f"{_q(ROW)} - _first_row + 2"
+    else:
+        line = "CAST(NULL AS BIGINT)"
+    if DAY in has:
+        row_day = _q(DAY)
+    elif day is not None:
+        row_day = f"DATE {_lit(day.isoformat())}"
+    else:
+        row_day = "to_date(datetime)" if "datetime" in names else "CAST(NULL AS DATE)"
+    record = ", ".join(
+        f"{_lit(n)}, "
+        + (f"date_format({_q(n)}, 'yyyy-MM-dd HH:mm:ss')" if n == "datetime" else _q(n))
+        for n in names
+    )
+    return rejects.selectExpr(
+        f"{_lit(table)} AS `table`",
+        f"{row_day} AS day",
+        f"{_q(SOURCE) if SOURCE in has else _lit(source)} AS source",
+        f"{line} AS line",
+        "_column AS `column`",
+        "_reason AS reason",
+        "_value AS value",
+        f"to_json(named_struct({record})) AS record",
     )
 
 
@@ -337,8 +509,11 @@ def key_columns(table: str) -> list[str]:
     return ["datetime", "machineID"] + ([code[0]] if code else [])
 
 
-def _count_pass(checked: DataFrame, table: str, *, with_days: bool) -> tuple[int, int, set[date]]:
+def _count_pass(checked: DataFrame, table: str, *, with_days: bool) -> dict[str, Any]:
     """One Spark job for all row rules, duplicates and the days present, on a happy path.
+
+    Returns counts of rule-breaking rows (``bad``), rows to set aside (``soft``), keys repeated
+    with identical rows (``repeats``) or with differing ones (``conflicts``), and ``days``.
 
     Rows are grouped by their record key (the duplicate check needs that shuffle anyway) and only
     counted: fixed-width aggregates stay in Spark's fast hash aggregation, where carrying the
@@ -347,27 +522,42 @@ def _count_pass(checked: DataFrame, table: str, *, with_days: bool) -> tuple[int
     """
     has = set(checked.columns)
     group = key_columns(table) + ([DAY] if DAY in has else [])
+    values = f"xxhash64({', '.join(_q(c) for c in table_schema(table).column_names)})"
     per_key = checked.groupBy(*group).agg(
-        F.expr("count(1) AS _n"), F.expr("count_if(_rule IS NOT NULL) AS _bad")
+        F.expr("count(1) AS _n"),
+        F.expr("count_if(_rule IS NOT NULL) AS _bad"),
+        F.expr("count_if(_soft IS NOT NULL) AS _soft"),
+        F.expr(f"min({values}) AS _hmin"),
+        F.expr(f"max({values}) AS _hmax"),
     )
-    totals = ["coalesce(sum(_bad), 0) AS _bad", "count_if(_n > 1) AS _dupes"]
+    totals = [
+        "coalesce(sum(_bad), 0) AS bad",
+        "coalesce(sum(_soft), 0) AS soft",
+        "count_if(_n > 1 AND _hmin = _hmax) AS repeats",
+        "count_if(_n > 1 AND _hmin != _hmax) AS conflicts",
+    ]
     if with_days:
-        totals.append(f"collect_set({_q(DAY) if DAY in has else 'to_date(datetime)'}) AS _days")
-    result = per_key.selectExpr(*totals).first()
-    return result["_bad"], result["_dupes"], set(result["_days"]) if with_days else set()
+        totals.append(f"collect_set({_q(DAY) if DAY in has else 'to_date(datetime)'}) AS days")
+    result = per_key.selectExpr(*totals).first().asDict()
+    result["days"] = set(result["days"]) if with_days else set()
+    return result
 
 
-def _raise_duplicate(df: DataFrame, table: str, source: str, day: date | None) -> None:
+def _raise_duplicate(
+    df: DataFrame, table: str, source: str, day: date | None, *, conflicting_only: bool = False
+) -> None:
     keys = key_columns(table)
     has = set(df.columns)
     pos = LINE if LINE in has else ROW if ROW in has else None
-    aggs = ["count(1) AS _n"]
+    values = f"xxhash64({', '.join(_q(c) for c in table_schema(table).column_names)})"
+    aggs = ["count(1) AS _n", f"count(DISTINCT {values}) AS _variants"]
     if pos:
         aggs += [f"min({_q(pos)}) AS {_q(pos)}", f"max({_q(pos)}) AS _last"]
     if SOURCE in has:
         aggs.append(f"min({_q(SOURCE)}) AS {_q(SOURCE)}")
     group = keys + ([DAY] if DAY in has else [])
-    dupe = _scan(df.groupBy(*group).agg(*[F.expr(a) for a in aggs]), "_n > 1")
+    flag = "_variants > 1" if conflicting_only else "_n > 1"
+    dupe = _scan(df.groupBy(*group).agg(*[F.expr(a) for a in aggs]), flag)
     if dupe is None:
         raise _vanished(1, "duplicate key(s)", source, table, day)
     kw = _where(dupe, table, source, day, frame=df)
@@ -377,7 +567,12 @@ def _raise_duplicate(df: DataFrame, table: str, source: str, day: date | None) -
     kw["line"] = kw["row"] = None  # the problem names the lines; the key names the row
     key = ", ".join(f"{k}={dupe[k]}" for k in keys)
     raise ValidationError(
-        f"{problem}: {dupe['_n']} rows with {key}",
+        f"{problem}: {dupe['_n']} rows with {key}"
+        + (
+            f" that conflict ({dupe['_variants']} different values)"
+            if dupe["_variants"] > 1
+            else ""
+        ),
         column=", ".join(keys),
         expected=f"one row per ({', '.join(keys)})",
         **kw,
@@ -427,6 +622,14 @@ def _raise_parse_error(
 ) -> None:
     err = first[PARSE_ERROR]
     kw = _where(first, table, source, day, frame=frame)
+    if err["dtype"] == "UTF-8 text":
+        raise ValidationError(
+            "bytes that are not UTF-8",
+            column=err["column"],
+            value=err["value"],
+            expected=_EXPECTED_BY_TYPE[err["dtype"]],
+            **kw,
+        )
     if err["column"] == CORRUPT:
         n = len(table_schema(table).columns)
         kw["row"] = None  # the parsed fields of a malformed row mean nothing

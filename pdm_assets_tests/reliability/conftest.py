@@ -1,0 +1,101 @@
+"""Writers in real processes: the raw_telemetry asset from the simulator, into a given data dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from pdm_assets.resources.storage import PHASE_HOOK_ENV, PartitionedTableStore
+from pdm_assets.simulator import FleetSimulator
+
+FIRST, LAST = date(2015, 1, 1), date(2015, 1, 3)
+DAYS = [(FIRST + timedelta(days=i)).isoformat() for i in range((LAST - FIRST).days + 1)]
+MACHINES = 200  # 4,800 readings a day
+TABLE = "raw_telemetry"
+
+
+def writer_env(data_dir: Path, seed: int, hook: str | None = None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PDM_DATA_DIR": str(data_dir),
+        "PDM_SOURCE": "simulator",
+        "PDM_MACHINES": str(MACHINES),
+        "PDM_SEED": str(seed),
+        "PDM_SPARK_MASTER": "local[1]",
+        "PDM_SPARK_CONF": "spark.sql.shuffle.partitions=2",
+    }
+    env.pop(PHASE_HOOK_ENV, None)
+    env.pop("PDM_TABLES_ROOT", None)
+    if hook:
+        env[PHASE_HOOK_ENV] = hook
+    return env
+
+
+def start_writer(data_dir: Path, seed: int, days=(DAYS[0], DAYS[-1]), hook=None):
+    """The writer in a session of its own, so that a kill takes its JVM down with it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pdm_assets_tests.reliability.writer", *days],
+        env=writer_env(data_dir, seed, hook),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)  # the group this test started: the writer and its JVM
+    proc.wait(timeout=30)
+
+
+def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"writer exited ({proc.returncode}) before {what}:\n{proc.stdout.read()}"
+            )
+        if time.monotonic() > deadline:
+            kill(proc)
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def signature(store: PartitionedTableStore, days=DAYS) -> dict[str, tuple[int, float]]:
+    """Per stored day: rows and the sum of volt (which tells the seeds apart)."""
+    rows = (
+        store.read(TABLE, list(days))
+        .selectExpr("date_format(datetime, 'yyyy-MM-dd') AS day", "volt")
+        .groupBy("day")
+        .agg({"*": "count", "volt": "sum"})
+        .collect()
+    )
+    return {r["day"]: (r["count(1)"], r["sum(volt)"]) for r in rows}
+
+
+def expected_signature(seed: int, days=DAYS) -> dict[str, tuple[int, float]]:
+    sim = FleetSimulator(n_machines=MACHINES, seed=seed)
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    tel = sim.telemetry(first, last + timedelta(days=1))
+    by_day = tel.groupby(tel["datetime"].dt.strftime("%Y-%m-%d"))["volt"].agg(["count", "sum"])
+    return {d: (int(r["count"]), float(r["sum"])) for d, r in by_day.iterrows()}
+
+
+def is_version(got: dict[str, tuple[int, float]], want: dict[str, tuple[int, float]]) -> bool:
+    """Same days, same row counts, same volt sums (up to summation order)."""
+    return got.keys() == want.keys() and all(
+        got[d][0] == want[d][0] and abs(got[d][1] - want[d][1]) < 1e-3 for d in want
+    )
+
+
+@pytest.fixture(scope="module")
+def versions():
+    """What seed 1 (the stored version) and seed 2 (the new one) look like, per day."""
+    return {1: expected_signature(1), 2: expected_signature(2)}
