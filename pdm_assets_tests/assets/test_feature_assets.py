@@ -94,7 +94,7 @@ def test_metadata_is_per_partition_in_a_single_run(raw_week):
         m.partition: m.metadata["label_rate"].value
         for m in result.asset_materializations_for_node("failure_labels")
     }
-    assert recorded == pytest.approx(expected)
+    assert recorded == pytest.approx(expected, rel=1e-3)  # metadata keeps 4 significant digits
     rows = {
         m.partition: m.metadata["dagster/row_count"].value
         for m in features.asset_materializations_for_node("machine_features")
