@@ -5,9 +5,11 @@ The real files cannot be downloaded here, so the simulator writes a fleet in the
 before the telemetry). The demo then imports them and runs every asset through Dagster.
 """
 
+import sys
 from datetime import date, timedelta
 
 import pandas as pd
+import pytest
 
 from pdm_assets.demo import run_demo, use_published_files
 from pdm_assets.landing import export_published
@@ -18,7 +20,23 @@ DAYS = 45
 MACHINES = 20
 
 
-def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch):
+@pytest.fixture
+def fresh_asset_modules():
+    """Asset partitions are fixed when their modules are imported, so settings must be in the
+    environment before that, as they are for the CLI, the webserver and the daemon (each a new
+    process). Inside this test session earlier tests imported them with other settings: drop those
+    modules for this test so the demo imports them after use_published_files, then restore."""
+    prefixes = ("pdm_assets.assets", "pdm_assets.definitions", "pdm_assets.automation")
+    saved = {k: m for k, m in sys.modules.items() if k.startswith(prefixes)}
+    for key in saved:
+        del sys.modules[key]
+    yield
+    for key in [k for k in sys.modules if k.startswith(prefixes)]:
+        del sys.modules[key]
+    sys.modules.update(saved)
+
+
+def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch, fresh_asset_modules):
     for name, value in {
         "PDM_DATA_DIR": str(tmp_path / "data"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
