@@ -10,16 +10,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from pdm_assets.assets.model import ModelConfig
+from pdm_assets.automation import FEATURE_ASSETS, RAW_ASSETS
 from pdm_assets.partitions import model_partition_for_day, training_window
 
-FEATURES = [
-    "raw_telemetry",
-    "raw_errors",
-    "raw_maintenance",
-    "raw_failures",
-    "component_replacements",
-    "machine_features",
-]
+FEATURES = [*RAW_ASSETS, *FEATURE_ASSETS]
 SMALL_FOREST = dg.RunConfig(ops={"failure_model": ModelConfig(num_trees=8, max_depth=6)})
 
 

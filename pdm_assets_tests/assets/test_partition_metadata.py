@@ -9,16 +9,10 @@ import pytest
 from mlflow.models import get_model_info
 
 from pdm_assets.assets.model import ModelConfig
+from pdm_assets.automation import FEATURE_ASSETS, RAW_ASSETS
 from pdm_assets.transforms.features import FEATURE_COLUMNS
 
-CHAIN = [
-    "raw_telemetry",
-    "raw_errors",
-    "raw_maintenance",
-    "raw_failures",
-    "component_replacements",
-    "machine_features",
-]
+CHAIN = [*RAW_ASSETS, *FEATURE_ASSETS]
 SCORE_DAYS = ["2015-02-04", "2015-02-05", "2015-02-06", "2015-02-07", "2015-02-08"]
 # Evaluation of D reads the scores of D - horizon - 1 day .. D.
 EVALUATION_DAYS = ["2015-02-07", "2015-02-08"]

@@ -194,12 +194,14 @@ def _start(stack: LiveStack, name: str, args: list[str]) -> None:
     )
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process_group(proc: subprocess.Popen, grace_seconds: float = 30) -> None:
+    """End a process started with start_new_session=True and all its children: SIGTERM, then
+    SIGKILL after ``grace_seconds``."""
     if proc.poll() is not None:
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=grace_seconds)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -288,7 +290,7 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
         yield stack
     finally:
         for proc in stack.processes.values():
-            _stop(proc)
+            stop_process_group(proc)
         total = time.monotonic() - started
         print(f"\nlive stack: {json.dumps({k: round(v, 1) for k, v in stack.timings.items()})}")
         print(f"live stack wall time: {total:.1f} s")

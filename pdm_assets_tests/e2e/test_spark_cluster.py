@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pdm_assets_tests.e2e.conftest import free_port, wait_for
+from pdm_assets_tests.e2e.conftest import free_port, stop_process_group, wait_for
 from pdm_assets_tests.e2e.deployment_runs import (
     FIRST_DAY,
     HISTORY_START,
@@ -47,19 +46,6 @@ class SparkCluster:
     def state(self) -> dict:
         with urllib.request.urlopen(f"{self.master_ui}/json/", timeout=5) as response:
             return json.loads(response.read())
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 def _alive_workers(cluster: SparkCluster) -> int:
@@ -121,7 +107,7 @@ def spark_cluster(tmp_path) -> Iterator[SparkCluster]:
         yield cluster
     finally:
         for proc in reversed(list(processes.values())):
-            _stop(proc)
+            stop_process_group(proc, grace_seconds=20)
 
 
 def _start_pipeline(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -141,7 +127,7 @@ def _summary(proc: subprocess.Popen, log: Path, deadline: float) -> dict:
     try:
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        stop_process_group(proc, grace_seconds=20)
         raise AssertionError(f"pipeline timed out:\n{log.read_text()[-4000:]}") from None
     text = log.read_text()
     assert proc.returncode == 0, text[-4000:]
@@ -194,7 +180,7 @@ def test_pipeline_runs_on_a_standalone_cluster_like_locally(spark_cluster, tmp_p
         local_summary = _summary(*runs["local"], deadline)
     finally:
         for proc, _ in runs.values():
-            _stop(proc)
+            stop_process_group(proc, grace_seconds=20)
 
     # The session was on the cluster, and the cluster had a non-driver executor for it.
     assert summary["master"] == spark_cluster.master_url
