@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from pdm_assets.partitions import (
     model_lag_days,
     partition_range_tags,
 )
-from pdm_assets.settings import Settings, load_settings
+from pdm_assets.settings import Settings, load_settings, save_fleet_window
 
 SETTINGS_SHOWN = (
     "PDM_DATA_DIR",
@@ -223,6 +223,33 @@ def use_published_files(src_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
+LIVE_HISTORY_DAYS = 365  # maintenance history simulated before a live fleet's first day
+
+
+def live_fleet_window(days: int, today: date | None = None) -> tuple[date, date]:
+    """First day and history start of a simulated fleet whose ``days`` days end yesterday."""
+    yesterday = (today or datetime.now(UTC).date()) - timedelta(days=1)
+    start = yesterday - timedelta(days=days - 1)
+    return start, start - timedelta(days=LIVE_HISTORY_DAYS)
+
+
+def use_live_fleet(days: int, today: date | None = None) -> Settings:
+    """Make the simulated fleet a live one: its ``days`` days end yesterday.
+
+    The window is saved in the data directory (``fleet_window.json``), so ``dagster dev`` and the
+    CLI later show the same partitions, and the schedules and sensors have a next day to do right
+    away. Explicit ``PDM_START_DATE`` / ``PDM_END_DATE`` win: the window is left alone then.
+    """
+    settings = load_settings()
+    if settings.source != "simulator" or os.environ.get("PDM_START_DATE") or settings.end:
+        return settings
+    start, history_start = live_fleet_window(days, today)
+    if os.environ.get("PDM_HISTORY_START"):
+        history_start = settings.history_start_date
+    save_fleet_window(settings.data_dir, start, history_start)
+    return load_settings()
+
+
 def run_demo(
     days: int = 150,
     models: int = 1,
@@ -233,11 +260,17 @@ def run_demo(
     """Materialize every asset for ``days`` days from the configured source; returns the plan."""
     from pdm_assets.definitions import build_definitions
 
-    settings = load_settings()
+    settings = use_live_fleet(days)
     home = prepare_dagster_home(settings)
     instance = dg.DagsterInstance.get()
     defs = build_definitions()
     plan = DemoPlan.for_days(settings.start, days, settings.horizon_hours, models)
+    newest = settings.end or datetime.now(UTC).date() - timedelta(days=1)
+    if plan.last > newest:
+        raise ValueError(
+            f"demo: {days} days from PDM_START_DATE={settings.start} end on {plan.last}, after the "
+            f"newest partition {newest}; use --days {(newest - settings.start).days + 1} or less"
+        )
     if settings.source == "simulator":
         fleet = f"Simulated fleet: {settings.n_machines} machines (seed {settings.seed})"
     else:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 DEFAULT_START_DATE = "2015-01-01"  # the public Azure data set begins here
+DEFAULT_HISTORY_START = "2014-01-01"
+# Written by the simulated demo: the live fleet's first day, so every later process (dagster dev,
+# the CLI) shows the same partitions without repeating the settings.
+FLEET_WINDOW_FILE = "fleet_window.json"
 
 
 def _env(name: str, default: str) -> str:
@@ -60,17 +66,46 @@ class Settings:
         return _env("PDM_MLFLOW_ARTIFACTS", (Path(self.data_dir) / "mlflow" / "artifacts").as_uri())
 
 
+def fleet_window(data_dir: str | Path) -> dict[str, Any]:
+    """The saved window of a simulated live fleet (empty if none): defaults, not overrides."""
+    path = Path(data_dir) / FLEET_WINDOW_FILE
+    if not path.exists():
+        return {}
+    try:
+        window = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); delete it or fix it") from exc
+    for key in ("start_date", "history_start"):
+        try:
+            date.fromisoformat(str(window.get(key)))
+        except ValueError:
+            raise ValueError(
+                f"{path}: {key} must be a YYYY-MM-DD date, got {window.get(key)!r}"
+            ) from None
+    return window
+
+
+def save_fleet_window(data_dir: str | Path, start: date, history_start: date) -> Path:
+    path = Path(data_dir) / FLEET_WINDOW_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    window = {"start_date": start.isoformat(), "history_start": history_start.isoformat()}
+    path.write_text(json.dumps(window, indent=2) + "\n")
+    return path
+
+
 def load_settings() -> Settings:
     data_dir = str(Path(_env("PDM_DATA_DIR", str(Path.cwd() / "data"))).absolute())
+    source = _env("PDM_SOURCE", "simulator")
+    window = fleet_window(data_dir) if source == "simulator" else {}
     return Settings(
         data_dir=data_dir,
-        start_date=_env("PDM_START_DATE", DEFAULT_START_DATE),
-        source=_env("PDM_SOURCE", "simulator"),
+        start_date=_env("PDM_START_DATE", window.get("start_date", DEFAULT_START_DATE)),
+        source=source,
         landing_dir=_env("PDM_LANDING_DIR", str(Path(data_dir) / "landing")),
         n_machines=int(_env("PDM_MACHINES", "100")),
         seed=int(_env("PDM_SEED", "42")),
         horizon_hours=int(_env("PDM_HORIZON_HOURS", "48")),
-        history_start=_env("PDM_HISTORY_START", "2014-01-01"),
+        history_start=_env("PDM_HISTORY_START", window.get("history_start", DEFAULT_HISTORY_START)),
         sim_profile=_env("PDM_SIM_PROFILE", "realistic"),
         landing_interval_hours=int(_env("PDM_LANDING_INTERVAL_HOURS", "24")),
         end_date=_env("PDM_END_DATE", ""),

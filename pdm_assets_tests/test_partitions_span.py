@@ -44,3 +44,45 @@ def test_end_date_is_read_when_asked(monkeypatch):
     assert load_settings().end == date(2015, 6, 30)
     monkeypatch.setenv("PDM_END_DATE", "")
     assert load_settings().end is None
+
+
+@pytest.fixture
+def simulated_defaults(monkeypatch, tmp_path):
+    for name in ("PDM_START_DATE", "PDM_END_DATE", "PDM_HISTORY_START", "PDM_SOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PDM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PDM_HORIZON_HOURS", "48")
+    return tmp_path
+
+
+def test_the_simulated_demo_is_a_live_fleet_ending_yesterday(simulated_defaults):
+    from pdm_assets.demo import DemoPlan, use_live_fleet
+
+    settings = use_live_fleet(days=150)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    keys = daily_partitions().get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == (settings.start_date, yesterday.isoformat(), 150)
+    assert DemoPlan.for_days(settings.start, 150, 48).last == yesterday
+    # A later process (dagster dev, the CLI) reads the saved window: same partitions, no settings.
+    assert (simulated_defaults / "fleet_window.json").exists()
+    assert daily_partitions().get_partition_keys() == keys
+    assert settings.history_start_date == settings.start - timedelta(days=365)
+
+
+def test_explicit_dates_and_other_sources_keep_their_window(simulated_defaults, monkeypatch):
+    from pdm_assets.demo import use_live_fleet
+
+    monkeypatch.setenv("PDM_START_DATE", "2015-01-01")
+    assert use_live_fleet(days=30).start_date == "2015-01-01"
+    monkeypatch.delenv("PDM_START_DATE")
+    monkeypatch.setenv("PDM_SOURCE", "landing")
+    assert use_live_fleet(days=30).start_date == "2015-01-01"
+    assert not (simulated_defaults / "fleet_window.json").exists()
+
+
+def test_a_damaged_window_file_names_itself(simulated_defaults):
+    from pdm_assets.settings import load_settings
+
+    (simulated_defaults / "fleet_window.json").write_text('{"start_date": "July"}')
+    with pytest.raises(ValueError, match=r"fleet_window.json: start_date must be a YYYY-MM-DD"):
+        load_settings()
