@@ -86,15 +86,27 @@ def compare_frames(
             diff = (a - b).abs()
             max_diff[column] = float(diff.max()) if len(diff) and diff.notna().any() else 0.0
         else:
-            same = np.array(
-                [x == y or (_is_nan(x) and _is_nan(y)) for x, y in zip(a, b, strict=True)],
-                dtype=bool,
-            )
+            same = np.array([_same(x, y) for x, y in zip(a, b, strict=True)], dtype=bool)
         if not first and not same.all():
             i = int(np.argmin(same))
             first = f"row {i} column {column}: {a.iloc[i]!r} != {b.iloc[i]!r}"
         differing |= ~same
     return int(differing.sum()), max_diff, first
+
+
+def plain_value(value: Any) -> Any:
+    """Nested arrays, lists and dicts (e.g. an alert's top features) as plain Python values."""
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return [plain_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain_value(v) for k, v in value.items()}
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _same(x: Any, y: Any) -> bool:
+    if _is_nan(x) and _is_nan(y):
+        return True
+    return plain_value(x) == plain_value(y)
 
 
 def _is_nan(value: Any) -> bool:
