@@ -6,8 +6,9 @@ thing when the remote run ends, successful or not: a ``runs/get`` whose answer b
 
 - an engine event of the step, "Databricks run N: TERMINATED SUCCESS in 1.3 cluster minutes",
   with the run's URL, id, cluster id, state and durations as metadata (the run's event log);
-- an asset observation per asset and partition the step materialized, with the same metadata,
-  so the asset's page shows which Databricks run produced each partition and what it cost.
+- when the step succeeded, an asset observation per asset and partition of the step, with the
+  same metadata, so the asset's page shows which Databricks run produced each partition and
+  what it cost.
 
 Imported only when the Databricks deployment builds its launcher (it imports the SDK).
 """
@@ -18,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster_databricks import databricks_pyspark_step_launcher
 from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
 
@@ -61,13 +62,18 @@ class ReportingDatabricksStepLauncher(DatabricksPySparkStepLauncher):
     def step_events_iterator(
         self, step_context: Any, step_key: str, databricks_run_id: int
     ) -> Iterator[DagsterEvent]:
+        # A step that fails on the cluster usually ends in a SUCCESS run (the remote entry point
+        # records the failure as an event and exits normally): watch the events, not the state.
+        step_failed = False
         try:
-            yield from super().step_events_iterator(step_context, step_key, databricks_run_id)
+            for event in super().step_events_iterator(step_context, step_key, databricks_run_id):
+                step_failed |= event.event_type == DagsterEventType.STEP_FAILURE
+                yield event
         except Exception:
             # The remote failure is what the run must show; the cost is reported beside it.
             yield from self._report(step_context, databricks_run_id, succeeded=False)
             raise
-        yield from self._report(step_context, databricks_run_id, succeeded=True)
+        yield from self._report(step_context, databricks_run_id, succeeded=not step_failed)
 
     def _report(
         self, step_context: Any, databricks_run_id: int, succeeded: bool
