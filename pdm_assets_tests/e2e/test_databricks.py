@@ -43,7 +43,7 @@ from pdm_assets_tests.e2e.deployment_runs import (
 from pdm_assets_tests.fakes.databricks import CLUSTER_ID, FakeDatabricks
 
 # A hard bound for a loaded shared machine; the module takes a few minutes on an idle one.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 RAW_TABLES = ["machines", "raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
 MACHINES = "10"  # enough for failures in the model's training window and hold-out
 REMOTE_STEPS = [*FEATURES, "failure_labels", "failure_model", "failure_scores"]

@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlparse
 
 RUNTIME_SCRIPT = Path(__file__).with_name("databricks_runtime.py")
 CLUSTER_ID = "0101-000000-standin"
-RUN_TIMEOUT_SECONDS = 300
+RUN_TIMEOUT_SECONDS = 1200  # a run is killed (FAILED) after this; generous for a loaded machine
 
 
 class ApiError(Exception):
