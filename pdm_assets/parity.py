@@ -86,7 +86,7 @@ def compare_frames(
             diff = (a - b).abs()
             max_diff[column] = float(diff.max()) if len(diff) and diff.notna().any() else 0.0
         else:
-            same = np.array([_same(x, y) for x, y in zip(a, b, strict=True)], dtype=bool)
+            same = np.array([_same(x, y, rtol) for x, y in zip(a, b, strict=True)], dtype=bool)
         if not first and not same.all():
             i = int(np.argmin(same))
             first = f"row {i} column {column}: {a.iloc[i]!r} != {b.iloc[i]!r}"
@@ -103,10 +103,18 @@ def plain_value(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _same(x: Any, y: Any) -> bool:
+def _same(x: Any, y: Any, rtol: float = 1e-9) -> bool:
+    """Equal, with floats (also inside nested lists and dicts) within ``rtol``."""
     if _is_nan(x) and _is_nan(y):
         return True
-    return plain_value(x) == plain_value(y)
+    x, y = plain_value(x), plain_value(y)
+    if isinstance(x, float) and isinstance(y, float):
+        return bool(np.isclose(x, y, rtol=rtol, atol=0.0))
+    if isinstance(x, list) and isinstance(y, list):
+        return len(x) == len(y) and all(_same(a, b, rtol) for a, b in zip(x, y, strict=True))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_same(x[k], y[k], rtol) for k in x)
+    return x == y
 
 
 def _is_nan(value: Any) -> bool:

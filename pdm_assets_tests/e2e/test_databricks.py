@@ -193,10 +193,22 @@ def _table(spark, root: Path, table: str, last: str) -> pd.DataFrame:
     first = SCORE_DAY if table in ("failure_scores", "maintenance_alerts") else FIRST_DAY
     days = pd.date_range(first, last).strftime("%Y-%m-%d").tolist()
     df = PartitionedTableStore(spark, root.as_uri()).read(table, days).toPandas()
-    if "top_features" in df.columns:  # lists of structs: compare their plain form
-        df["top_features"] = df["top_features"].map(lambda v: repr(plain_value(v)))
+    if "top_features" in df.columns:  # lists of structs: their plain form, floats to 12 digits
+        df["top_features"] = df["top_features"].map(lambda v: repr(_rounded(plain_value(v))))
     keys = ["machineID", "datetime"] + (["component"] if "component" in df.columns else [])
     return df.sort_values(keys).reset_index(drop=True)
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 12 significant digits: a fleet's z-scores differ in the last bit between
+    Spark layouts (summation order)."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def _events(logs, event_type) -> list[Any]:
@@ -314,12 +326,16 @@ def test_parity_command_compares_a_partition_of_both_deployments(pipeline, spark
     assert report["max_abs_difference"]["risk"] == 0.0
 
     # A partition that differs by one risk value is found and named.
+    from pyspark.sql import functions as F
+
     copy = tmp_path / "tampered"
-    shutil.copytree(pipeline.remote_root / "failure_scores", copy / "failure_scores")
-    part = next((copy / "failure_scores" / f"dt={SCORE_DAY}").glob("*.parquet"))
-    frame = pd.read_parquet(part)
-    frame.loc[frame.index[0], "risk"] += 0.25
-    frame.to_parquet(part, index=False)
+    scores = spark.read.parquet(str(pipeline.remote_root / "failure_scores" / f"dt={SCORE_DAY}"))
+    first = scores.orderBy("machineID", "datetime").first()
+    is_first = (F.col("machineID") == first.machineID) & (F.col("datetime") == first.datetime)
+    tampered_scores = scores.withColumn(
+        "risk", F.when(is_first, F.col("risk") + 0.25).otherwise(F.col("risk"))
+    )
+    tampered_scores.write.parquet(str(copy / "failure_scores" / f"dt={SCORE_DAY}"))
     tampered = compare_partition(
         spark, "failure_scores", SCORE_DAY, pipeline.reference.as_uri(), copy.as_uri()
     )
