@@ -5,14 +5,15 @@
     .venv/bin/python benchmarks/compare.py --quick    # a tiny size, for the test suite
     .venv/bin/python benchmarks/compare.py --sizes 20x90 --trees 50
 
-Each side runs in its own process (its own Python and JVM, so memory peaks are its own), one after
-the other, in this one invocation: the reference (``reference_baseline.py``: one PySpark script, full
-recompute) and the platform through Dagster (single-run backfills with ``dg.materialize`` in one
-process, the simulator as source). Both fit the same forest (``--trees``/``--depth``, default the
-reference's 200/15), train the model of the last month on the days before it and score that
-month's days from its 4th on (earlier days are scored by the previous month's model). Prints per
-stage the seconds of each side, the ratio (reference / platform: above 1 the platform is faster),
-and peak Python (driver) and JVM resident memory, then one JSON line.
+Each side runs in its own process (its own Python and JVM, so memory peaks are its own), one
+after the other, in this one invocation: the reference (``reference_baseline.py``, one PySpark
+script, a full recompute) and the platform through Dagster (single-run backfills with
+``dg.materialize`` in one process, the simulator as source). Both fit the same forest
+(``--trees``/``--depth``, default the reference's 200/15), train the model of the last month on
+the days before it and score that month's days from its 4th on (earlier days are scored by the
+previous month's model). Prints per stage the seconds of each side, the ratio (reference /
+platform: above 1 the platform is faster), and peak Python (driver) and JVM resident memory, then
+one JSON line.
 """
 
 from __future__ import annotations
