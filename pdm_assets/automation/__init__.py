@@ -47,7 +47,15 @@ from pdm_assets.automation.jobs import (
     build_jobs,
 )
 from pdm_assets.automation.landing_cursor import Chain, LandingCursor
-from pdm_assets.automation.landing_plan import CHAIN_TAG, STEP_TAG, PlanInputs, Step, plan_phases
+from pdm_assets.automation.landing_plan import (
+    CHAIN_TAG,
+    STEP_TAG,
+    PlanInputs,
+    Reflow,
+    Step,
+    plan_phases,
+    reflow,
+)
 from pdm_assets.automation.landing_sensor import (
     LANDING_SENSOR,
     build_landing_sensor,
@@ -80,6 +88,7 @@ __all__ = [
     "Chain",
     "LandingCursor",
     "PlanInputs",
+    "Reflow",
     "Step",
     "automation_conditions",
     "automation_definitions",
@@ -91,6 +100,7 @@ __all__ = [
     "evaluate_landing_zone",
     "follow_inputs",
     "plan_phases",
+    "reflow",
     "sensor_interval_seconds",
     "with_automation",
 ]
