@@ -306,8 +306,10 @@ def build_landing_sensor(
         description=(
             "Requests raw runs for complete days in the CSV landing zone (all four "
             "<table>/<YYYY-MM-DD>.csv files, final names only) and, for days that are not the "
-            "newest, the affected downstream partitions phase by phase. A changed file "
-            "(size or mtime) re-runs its day."
+            "newest, re-flows what the changed files make stale (a maintenance record or the "
+            "inventory to the newest day; telemetry, errors, failures through their windows; "
+            "retrained models' days) phase by phase, one run per job and contiguous range. A "
+            "changed file (size or mtime) re-runs its day."
         ),
     )
     def landing_zone_sensor(
