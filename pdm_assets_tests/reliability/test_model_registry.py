@@ -17,7 +17,7 @@ import pytest
 from pdm_assets.resources.storage import PartitionedTableStore
 from pdm_assets_tests.reliability.conftest import january_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 MONTH = "2015-02-01"
 
 

@@ -20,7 +20,7 @@ from pdm_assets.resources.databricks import DatabricksSettings, forwarded_env
 from pdm_assets.resources.tracking import MlflowTracking, without_credentials
 from pdm_assets_tests.reliability.conftest import SECRETS
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 TOKEN = SECRETS["DATABRICKS_TOKEN"]
 HOST = SECRETS["DATABRICKS_HOST"]
