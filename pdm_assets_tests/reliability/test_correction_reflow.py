@@ -7,6 +7,10 @@ February's model, its scores (02-04 .. 03-01) and their evaluation. Delivery 1 c
 maintenance file of 01-20 (a replacement recorded late); delivery 2 the telemetry of 02-10 (one
 mistyped reading) and the failures of 02-20 (a failure reported late). The scenario runs in a
 process of its own (``reflow_scenario.py``), because partitions are fixed when the code loads.
+
+Not yet seen passing: on the shared 2-core machine (load average 30-45) the first attempt built
+only the starting history (9 runs) in 27 minutes and hit its 28-minute bound; the bound is now an
+hour. The planner it drives is covered fast by ``pdm_assets_tests/test_reflow_plan.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sys
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3900)]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def report(tmp_path_factory):
         env=env,
         capture_output=True,
         text=True,
-        timeout=1700,
+        timeout=3600,
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
