@@ -6,6 +6,7 @@ Credentials never pass through this resource: MLflow reads ``MLFLOW_TRACKING_TOK
 anyway is shown without them wherever it reaches metadata.
 """
 
+import fcntl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -42,12 +43,21 @@ class MlflowTracking(dg.ConfigurableResource):
         """Points the process' MLflow at this store and returns the experiment's id."""
         import mlflow
 
-        if self.tracking_uri.startswith("sqlite:///"):
-            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
-                parents=True, exist_ok=True
-            )
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
+        if self.tracking_uri.startswith("sqlite:///"):
+            db = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            db.parent.mkdir(parents=True, exist_ok=True)
+            # Two training runs that open a new store at once both run MLflow's schema
+            # migrations, and one fails ("table _alembic_tmp_latest_metrics already exists"):
+            # the first opening of the store in each process happens under a file lock.
+            with open(db.with_name(db.name + ".init-lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    mlflow.get_experiment_by_name(self.experiment)
+                    mlflow.MlflowClient().search_registered_models(max_results=1)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
         experiment = mlflow.get_experiment_by_name(self.experiment)
         if experiment is not None:
             return experiment.experiment_id

@@ -17,10 +17,12 @@ import pytest
 from pdm_assets.resources.storage import PartitionedTableStore
 from pdm_assets_tests.reliability.conftest import january_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = []
 MONTH = "2015-02-01"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_two_concurrent_trainings_register_two_versions(january, tmp_path, spark):
     _, data = january
     shared = tmp_path / "data"
@@ -74,3 +76,28 @@ def test_two_concurrent_trainings_register_two_versions(january, tmp_path, spark
         "failure_model", MONTH
     )
     assert (record["version"], record["run_id"]) in {(a, b) for a, b in trained}
+
+
+OPEN_STORE = (
+    "import sys; from pdm_assets.resources.tracking import MlflowTracking; "
+    "print(MlflowTracking(tracking_uri=f'sqlite:///{sys.argv[1]}/mlflow.db').client())"
+)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_opening_a_new_mlflow_store_at_once_all_succeed(tmp_path, attempt):
+    """Without the lock in ``MlflowTracking.client`` one of two processes failed in 4 of 4
+    tries ("table _alembic_tmp_model_versions already exists"): both ran MLflow's migrations."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_STORE, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(o[-2000:] for o in outputs)
+    assert {o.strip().splitlines()[-1] for o in outputs} == {"1"}  # one shared experiment

@@ -78,7 +78,7 @@ def test_a_real_run_stores_no_secret_anywhere(january):
     assert files_containing(Path(instance.root_directory)) == []
     assert files_containing(data) == []  # tables, the MLflow store and its artifacts
     assert mlflow_containing(tracking_uri) == []
-    assert mlflow_registered_versions(tracking_uri) == [record["version"]]  # really searched
+    assert mlflow_registered_versions(tracking_uri) == [str(record["version"])]  # really searched
 
     # Control: an event that carries the token is found by the same searches.
     instance.report_runless_asset_event(
