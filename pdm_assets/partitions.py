@@ -108,6 +108,8 @@ def model_partition_for_day(day: date, horizon_hours: int) -> str:
 
 
 GRID_HOURS = 12
+# Months of history a model trains on by default (ModelConfig.history_months).
+DEFAULT_HISTORY_MONTHS = 12
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.assets.daily import add_output_metadata_rounded
-from pdm_assets.partitions import monthly_partitions, training_window
+from pdm_assets.partitions import DEFAULT_HISTORY_MONTHS, monthly_partitions, training_window
 from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.resources.tracking import MlflowTracking
 from pdm_assets.settings import load_settings
@@ -28,7 +28,7 @@ class ModelConfig(dg.Config):
     algorithm: str = "random_forest"
     num_trees: int = 200
     max_depth: int = 15
-    history_months: int = 12
+    history_months: int = DEFAULT_HISTORY_MONTHS
     holdout_days: int = 14
     class_weighting: bool = False
 

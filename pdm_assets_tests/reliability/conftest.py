@@ -99,3 +99,62 @@ def is_version(got: dict[str, tuple[int, float]], want: dict[str, tuple[int, flo
 def versions():
     """What seed 1 (the stored version) and seed 2 (the new one) look like, per day."""
     return {1: expected_signature(1), 2: expected_signature(2)}
+
+
+# --- a small trained history, with sentinel secrets in the environment ---------------------------
+SECRETS = {
+    "DATABRICKS_HOST": "https://sentinel-host-4b7d.cloud.databricks.com",
+    "DATABRICKS_TOKEN": "dapi-SENTINEL-0f9e8d7c6b5a4f3e2d1c",
+    "MLFLOW_TRACKING_TOKEN": "mlflow-SENTINEL-token-91ab",
+    "MLFLOW_TRACKING_USERNAME": "pdm-bot",
+    "MLFLOW_TRACKING_PASSWORD": "mlflow-SENTINEL-password-52cd",
+}
+JANUARY_FEATURES = [
+    "raw_telemetry",
+    "raw_errors",
+    "raw_maintenance",
+    "raw_failures",
+    "component_replacements",
+    "machine_features",
+]
+
+
+def january_env(data_dir: Path) -> dict[str, str]:
+    """3 machines from the simulator, a local deployment, and the sentinel secrets."""
+    return {
+        "PDM_DATA_DIR": str(data_dir),
+        "PDM_MACHINES": "3",
+        "PDM_SOURCE": "simulator",
+        "PDM_DEPLOYMENT": "local",
+        **SECRETS,
+    }
+
+
+@pytest.fixture(scope="session")
+def january(tmp_path_factory, spark):
+    """Features of 2015-01-01..01-31 and labels to 01-29 (the window of February's model), built
+    in this process by real runs while the sentinel secrets are set."""
+    import dagster as dg
+
+    from pdm_assets_tests.assets.conftest import Platform
+
+    data = tmp_path_factory.mktemp("january") / "data"
+    env = january_env(data)
+    unset = ("MLFLOW_TRACKING_URI", "PDM_MLFLOW_TRACKING_URI", "PDM_TABLES_ROOT")
+    saved = {k: os.environ.get(k) for k in (*env, *unset)}
+    os.environ.update(env)
+    for k in unset:
+        os.environ.pop(k, None)
+    try:
+        with dg.instance_for_test() as instance:
+            platform = Platform(instance)
+            assert platform.run(["machines"]).success
+            assert platform.run(JANUARY_FEATURES, "2015-01-01", "2015-01-31").success
+            assert platform.run(["failure_labels"], "2015-01-01", "2015-01-29").success
+            yield platform, data
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
