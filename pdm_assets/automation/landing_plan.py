@@ -19,6 +19,7 @@ from pdm_assets.automation.jobs import (
     SCORES_JOB,
 )
 from pdm_assets.partitions import (
+    FEATURE_LOOKBACK_DAYS,
     evaluation_lookback_days,
     horizon_days,
     model_partition_for_day,
@@ -27,8 +28,9 @@ from pdm_assets.partitions import (
 
 CHAIN_TAG = "pdm/landing_chain"
 STEP_TAG = "pdm/landing_step"
-# A corrected day D changes features D..D+2 (36 h telemetry windows) and labels D-2..D.
-FEATURE_REACH_DAYS = 2
+# A corrected day D changes features D..D+FEATURE_LOOKBACK_DAYS (the 7-day sensor baseline and
+# error history) and labels D-2..D.
+FEATURE_REACH_DAYS = FEATURE_LOOKBACK_DAYS
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ def plan_phases(changed: Sequence[date], machines: bool, p: PlanInputs) -> list[
     """Runs for new or corrected raw days, in phases that must succeed one after the other.
 
     1. raw days (one run per contiguous range) and ``machines`` if its files changed;
-    2. ``component_replacements`` + ``machine_features`` for D..D+2;
-    3. ``failure_scores`` + ``maintenance_alerts`` for D..D+2 where that month's model exists,
+    2. ``component_replacements`` + ``machine_features`` for D..D+7;
+    3. ``failure_scores`` + ``maintenance_alerts`` for D..D+7 where that month's model exists,
        and ``failure_labels`` for D-2..D;
     4. ``score_evaluation`` for D-2..D where labels, and the scores and alerts of its lookback
        (a horizon plus a day), are then available.
@@ -105,7 +107,7 @@ def plan_phases(changed: Sequence[date], machines: bool, p: PlanInputs) -> list[
     it when any of its inputs changes, and two writers of one partition would race. Each phase
     is one run per contiguous range (single-run backfills), so a year of days is one run per
     job. Limit, stated honestly: a changed maintenance record also moves the replacement state
-    of every day after D+2; those days are not re-run (backfill ``features_job`` from D).
+    of every day after D+7; those days are not re-run (backfill ``features_job`` from D).
     """
     daily_hi = p.daily_last - timedelta(days=1)
     label_hi = p.label_last - timedelta(days=1)
@@ -119,7 +121,7 @@ def plan_phases(changed: Sequence[date], machines: bool, p: PlanInputs) -> list[
     feature_days = {
         d
         for d in _window(changed, 0, FEATURE_REACH_DAYS, p.first_day, daily_hi)
-        if all(  # the 36 h telemetry window must have landed (a backlog may still be arriving)
+        if all(  # the 7-day telemetry window must have landed (a backlog may still be arriving)
             d - timedelta(days=i) in p.landed or d - timedelta(days=i) < p.first_day
             for i in range(FEATURE_REACH_DAYS + 1)
         )
