@@ -123,14 +123,16 @@ def maintenance_alerts(
         .withColumn("component", component_at_risk())
         .withColumn("_act", F.coalesce(F.col("risk") >= act, F.lit(False)))
     )
-    series = Window.partitionBy("machineID", "component").orderBy("datetime")
+    # Episodes are formed per UTC day (the table's partition), so a range run writes exactly what
+    # day-by-day runs write.
+    series = Window.partitionBy("day", "machineID", "component").orderBy("datetime")
     t = micros("datetime")
     new_episode = (
         F.lag(t).over(series).isNull()
         | ((t - F.lag(t).over(series)) > F.lit(round(gap_hours * HOUR_US)))
     ).cast("int")
     rows = rows.withColumn("_new", new_episode).withColumn("_ep", F.sum("_new").over(series))
-    episode = Window.partitionBy("machineID", "component", "_ep")
+    episode = Window.partitionBy("day", "machineID", "component", "_ep")
     riskiest = episode.orderBy(F.desc("risk"), "datetime")
     rows = rows.select(
         "*",
