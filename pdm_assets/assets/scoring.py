@@ -169,12 +169,14 @@ def _alerts_markdown(top) -> str:
     if top.empty:
         return "No machine passed the alert threshold."
     lines = [
-        "| rank | level | machine | component | risk | published | episode | why |",
-        "|---:|---|---:|---|---:|---|---|---|",
+        "| rank | level | machine | component | risk | time | first published | alert hours "
+        "| episode | why |",
+        "|---:|---|---:|---|---:|---|---|---:|---|---|",
     ]
     for r in top.itertuples():
         lines.append(
             f"| {r.rank} | {r.level} | {r.machineID} | {r.component} | {r.risk:.2f} | "
-            f"{r.available_at} | {r.episode_id} | {r.explanation} |"
+            f"{r.datetime} | {r.available_at:%m-%d %H:%M} | {r.alerts} | {r.episode_id} | "
+            f"{r.explanation} |"
         )
     return "\n".join(lines)

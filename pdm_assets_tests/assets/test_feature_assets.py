@@ -81,7 +81,7 @@ def test_day_by_day_equals_single_run_equals_one_recompute(raw_week, spark):
         date(2014, 1, 1),
     )
     _assert_same(_sorted(recomputed.toPandas()), single_features)
-    assert len(single_features) == 6 * 2 * len(DAYS)
+    assert len(single_features) == 6 * 24 * len(DAYS)
 
 
 def test_metadata_is_per_partition_in_a_single_run(raw_week):
