@@ -57,7 +57,7 @@ def history(tmp_path_factory, spark):
 def test_training_window_ends_one_horizon_before_the_period():
     w = training_window(datetime(2015, 3, 1), date(2015, 1, 1), 48)
     assert (w.first_day, w.last_day) == (date(2015, 1, 1), date(2015, 2, 26))
-    # A row at T is in only if T + 48 h < 2015-03-01: 02-26 12:00 is, 02-27 00:00 is not.
+    # A row at T is in only if T + 48 h < 2015-03-01 (hourly rows: 02-26 23:00 is, 02-27 00:00 not).
     w36 = training_window(datetime(2015, 3, 1), date(2015, 1, 1), 36)
     assert w36.last_day == date(2015, 2, 27)
     year = training_window(datetime(2016, 6, 1), date(2015, 1, 1), 48)
@@ -139,7 +139,7 @@ def test_registered_version_loads_back_with_the_same_predictions(history):
     again = model.transform(features).select("machineID", "datetime", "probability").toPandas()
     stored = history.store.read("failure_scores", ["2015-03-05"]).toPandas()
     merged = stored.merge(again, on=["machineID", "datetime"])
-    assert len(merged) == len(stored) == 24
+    assert len(merged) == len(stored) == 12 * 24  # 12 machines, hourly rows
     for i, name in enumerate(["p_none", "p_comp1", "p_comp2", "p_comp3", "p_comp4"]):
         assert (merged[name] - merged["probability"].map(lambda v, i=i: v[i])).abs().max() < 1e-12
 
