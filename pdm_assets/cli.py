@@ -198,7 +198,17 @@ def _add_land(sub: SubParsers) -> None:
 
 
 # --- alerts ---------------------------------------------------------------------------------------
-ALERT_COLUMNS = ["rank", "machineID", "component", "risk", "datetime", "explanation"]
+ALERT_COLUMNS = [
+    "rank",
+    "level",
+    "machineID",
+    "component",
+    "risk",
+    "available_at",
+    "episode_id",
+    "datetime",
+    "explanation",
+]
 
 
 def latest_alerts(tables_root: str, day: date | None = None, top: int = 10) -> tuple[str, Any]:
@@ -242,9 +252,11 @@ def _run_alerts(args: argparse.Namespace) -> int:
         return 0
     print(f"maintenance alerts for {key} (top {len(frame)}):")
     for r in frame.itertuples(index=False):
+        level = getattr(r, "level", "alert")
+        since = getattr(r, "available_at", r.datetime)
         print(
-            f"  #{r.rank:<3} machine {r.machineID:>4}  {r.component:<6} risk {r.risk:.2f}  "
-            f"{r.datetime}  {r.explanation}"
+            f"  #{r.rank:<3} {level:<5} machine {r.machineID:>4}  {r.component:<6} "
+            f"risk {r.risk:.2f}  since {since}  {r.explanation}"
         )
     return 0
 

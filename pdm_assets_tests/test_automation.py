@@ -168,22 +168,23 @@ def test_two_days_at_once_are_one_ranged_run_then_the_older_days_downstream(inst
 
 
 def test_features_wait_for_their_telemetry_window():
-    """Features of a day need its 36 h telemetry window landed: a backlog may be arriving."""
+    """Features of a day need its 7-day telemetry window landed: a backlog may be arriving."""
     p = auto.PlanInputs(
         first_day=date(2026, 1, 1),
         daily_last=date(2026, 3, 10),
         label_last=date(2026, 3, 8),
         horizon_hours=48,
-        landed=frozenset(date(2026, 3, 1) + timedelta(days=i) for i in range(5)),
+        landed=frozenset(date(2026, 2, 20) + timedelta(days=i) for i in range(15)),
         models=frozenset(),
         features=frozenset(),
         scores=frozenset(),
         labels=frozenset(),
     )
     phases = auto.plan_phases([date(2026, 3, 3)], False, p)
-    # 03-03 reads 03-01..03-03 and 03-04 reads 03-02..03-04: both there; 03-05 too (03-03..05).
+    # Landed 02-20..03-06: 03-03 reads 02-24..03-03, ..., 03-06 reads 02-27..03-06: all there;
+    # 03-07 is not landed yet.
     assert [(s.job, s.first, s.last) for s in phases[1]] == [
-        ("features_job", "2026-03-03", "2026-03-05")
+        ("features_job", "2026-03-03", "2026-03-06")
     ]
     gap = auto.PlanInputs(**{**vars(p), "landed": p.landed - {date(2026, 3, 4)}})
     phases = auto.plan_phases([date(2026, 3, 3)], False, gap)

@@ -21,6 +21,7 @@ from pdm_assets.automation.jobs import (
 )
 from pdm_assets.partitions import (
     DEFAULT_HISTORY_MONTHS,
+    FEATURE_LOOKBACK_DAYS,
     evaluation_lookback_days,
     horizon_days,
     model_partition_for_day,
@@ -31,12 +32,16 @@ from pdm_assets.partitions import (
 CHAIN_TAG = "pdm/landing_chain"
 STEP_TAG = "pdm/landing_step"
 DAILY_TABLES = ("telemetry", "errors", "maintenance", "failures")
-# Feature days a corrected raw day D reaches, by table: 36 h telemetry windows (D..D+2) and 24 h
-# error counts (D..D+1). Maintenance reaches every later day through the replacement state;
+# Feature days a corrected raw day D reaches, by table: the 7-day sensor baseline and error
+# history (D..D+7). Maintenance reaches every later day through the replacement state;
 # failures reach no feature, only labels (D-horizon..D).
-FEATURE_REACH_DAYS = {"telemetry": 2, "errors": 1, "maintenance": 0}
-# The features of day D read telemetry back to D-2.
-FEATURE_WINDOW_DAYS = 2
+FEATURE_REACH_DAYS = {
+    "telemetry": FEATURE_LOOKBACK_DAYS,
+    "errors": FEATURE_LOOKBACK_DAYS,
+    "maintenance": 0,
+}
+# The features of day D read raw days back to D-7.
+FEATURE_WINDOW_DAYS = FEATURE_LOOKBACK_DAYS
 
 
 @dataclass(frozen=True)
@@ -126,10 +131,10 @@ class Reflow:
 def reflow(changed: Changed, machines: bool, p: PlanInputs) -> Reflow:
     """Every partition that a delivery of changed raw tables (and inventory) makes stale.
 
-    * features: telemetry D..D+2, errors D..D+1; maintenance D .. the newest day, because the
+    * features: telemetry and errors D..D+7; maintenance D .. the newest day, because the
       replacement state of D is carried into every later day; the inventory, every day (age,
-      model, the pre-partition replacement history). A feature day needs its 36 h telemetry
-      window landed; a maintenance re-flow stops before the first day that has not landed (that
+      model, the pre-partition replacement history). A feature day needs its 7 days of raw history
+      landed; a maintenance re-flow stops before the first day that has not landed (that
       day's delivery re-flows the rest);
     * labels: failures D-horizon..D, and days whose feature grid is new (first features, or a
       changed inventory); labels read nothing else of the features;

@@ -66,7 +66,7 @@ def complete_days(landing_dir: str) -> dict[date, tuple[str, int]]:
 
     The fingerprint of a day is one short hash per table (``telemetry=…,errors=…``), so a
     corrected day says which of its files changed: a corrected maintenance file re-flows to the
-    newest day, a corrected telemetry file only through its 36 h windows.
+    newest day, a corrected telemetry file only through its 7-day windows.
     """
     tables = list(schemas.DAILY_TABLES)
     days = set(landing.landed_days(landing_dir, tables[0]))
