@@ -19,9 +19,12 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 SHARED_GROUPS = {
     "e2e/test_live_dagster.py": "live-dagster",
     "e2e/test_browser.py": "live-dagster",
+    "reliability/test_secrets.py": "reliability/january",
+    "reliability/test_model_registry.py": "reliability/january",
 }
 # Queued first: the groups that take minutes (measured with --durations on 2 cores).
 LONG_FIRST = (
+    "reliability/test_correction_reflow.py",
     "live-dagster",
     "e2e/test_databricks.py",
     "bad_input/test_corpus.py",
