@@ -107,12 +107,7 @@ def model_partition_for_day(day: date, horizon_hours: int) -> str:
     return shifted.replace(day=1).isoformat()
 
 
-GRID_HOURS = 1  # the feature grid is hourly (transforms.features.GRID_HOURS)
-# Months of history a model trains on by default (ModelConfig.history_months).
-DEFAULT_HISTORY_MONTHS = 12
-# Days of raw history a day's features read: the machine's own 7-day baseline of each sensor, and
-# error counts over 7 days / hours since the last error (capped at 168 h).
-FEATURE_LOOKBACK_DAYS = 7
+GRID_HOURS = 12
 
 
 @dataclass(frozen=True)
