@@ -24,6 +24,7 @@ from pdm_assets.automation import (
     SCORES_JOB,
 )
 from pdm_assets.partitions import (
+    daily_partitions,
     evaluation_lookback_days,
     horizon_days,
     model_lag_days,
@@ -265,7 +266,7 @@ def run_demo(
     instance = dg.DagsterInstance.get()
     defs = build_definitions()
     plan = DemoPlan.for_days(settings.start, days, settings.horizon_hours, models)
-    newest = settings.end or datetime.now(UTC).date() - timedelta(days=1)
+    newest = date.fromisoformat(daily_partitions().get_last_partition_key())
     if plan.last > newest:
         raise ValueError(
             f"demo: {days} days from PDM_START_DATE={settings.start} end on {plan.last}, after the "
