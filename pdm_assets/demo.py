@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -251,6 +252,16 @@ def use_live_fleet(days: int, today: date | None = None) -> Settings:
     return load_settings()
 
 
+def _check_partitions_not_frozen() -> None:
+    """Fail early, with the reason, if the asset modules were imported under another window."""
+    frozen = sys.modules.get("pdm_assets.assets.daily")
+    if frozen is not None and frozen.DAILY != daily_partitions():
+        raise RuntimeError(
+            "demo: the asset modules were imported before the fleet window was set; run the demo "
+            "in a fresh process (pdm-assets demo) or set PDM_START_DATE and PDM_END_DATE"
+        )
+
+
 def run_demo(
     days: int = 150,
     models: int = 1,
@@ -259,10 +270,11 @@ def run_demo(
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> DemoPlan:
     """Materialize every asset for ``days`` days from the configured source; returns the plan."""
+    # The window first: the asset modules freeze their partitions when they are imported.
+    settings = use_live_fleet(days)
+    _check_partitions_not_frozen()
     from pdm_assets.definitions import build_definitions
 
-    # Not use_live_fleet(days) yet: the asset modules freeze their partitions at import, before it.
-    settings = load_settings()
     home = prepare_dagster_home(settings)
     instance = dg.DagsterInstance.get()
     defs = build_definitions()

@@ -86,3 +86,49 @@ def test_a_damaged_window_file_names_itself(simulated_defaults):
     (simulated_defaults / "fleet_window.json").write_text('{"start_date": "July"}')
     with pytest.raises(ValueError, match=r"fleet_window.json: start_date must be a YYYY-MM-DD"):
         load_settings()
+
+
+_LIVE_DEFINITIONS = """
+import json, sys
+from pdm_assets.demo import _check_partitions_not_frozen, use_live_fleet
+settings = use_live_fleet(days=40)
+_check_partitions_not_frozen()
+from pdm_assets.definitions import build_definitions
+from pdm_assets.partitions import daily_partitions
+defs = build_definitions()
+daily = daily_partitions()
+graph = defs.resolve_asset_graph()
+ends = {}
+for key in graph.get_all_asset_keys():
+    pdef = graph.get(key).partitions_def
+    if isinstance(pdef, type(daily)) and pdef.end_offset == 0 and pdef.end is None:
+        ends[key.to_user_string()] = pdef == daily
+print(json.dumps({"start": settings.start_date, "same": ends}))
+"""
+
+
+def test_a_live_window_reaches_every_daily_asset_built_after_it(simulated_defaults):
+    """make demo once failed: assets imported before the window kept the old partitions."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _LIVE_DEFINITIONS], capture_output=True, text=True, check=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert result["start"] == (yesterday - timedelta(days=39)).isoformat()
+    assert {"raw_telemetry", "machine_features", "failure_scores", "maintenance_alerts"} <= set(
+        result["same"]
+    )
+    assert all(result["same"].values()), result["same"]
+
+
+def test_the_demo_refuses_asset_modules_frozen_under_another_window(simulated_defaults):
+    import pdm_assets.assets.daily  # noqa: F401  (frozen under this process's first settings)
+    from pdm_assets.demo import _check_partitions_not_frozen, use_live_fleet
+
+    use_live_fleet(days=40)
+    with pytest.raises(RuntimeError, match="imported before the fleet window was set"):
+        _check_partitions_not_frozen()
