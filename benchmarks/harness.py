@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pdm_assets.partitions import partition_range_tags
+from pdm_assets.partitions import materialize_days
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -36,15 +36,15 @@ class Bench:
         self.rows: list[dict] = []
 
     def run(self, label, selection, first=None, last=None, partition_key=None, run_config=None):
-        tags = partition_range_tags(first, last or first) if first else {}
         config = {**QUIET, **(run_config or {})}
         start = time.perf_counter()
-        result = dg.materialize(
+        result = materialize_days(
             self.assets,
-            selection=selection,
-            instance=self.instance,
-            resources=self.defs.resources,
-            tags=tags,
+            selection,
+            self.instance,
+            self.defs.resources,
+            first,
+            last,
             partition_key=partition_key,
             run_config=config,
         )

@@ -198,7 +198,17 @@ def _add_land(sub: SubParsers) -> None:
 
 
 # --- alerts ---------------------------------------------------------------------------------------
-ALERT_COLUMNS = ["rank", "machineID", "component", "risk", "datetime", "explanation"]
+ALERT_COLUMNS = [
+    "rank",
+    "level",
+    "machineID",
+    "component",
+    "risk",
+    "available_at",
+    "episode_id",
+    "datetime",
+    "explanation",
+]
 
 
 def latest_alerts(tables_root: str, day: date | None = None, top: int = 10) -> tuple[str, Any]:
@@ -242,9 +252,11 @@ def _run_alerts(args: argparse.Namespace) -> int:
         return 0
     print(f"maintenance alerts for {key} (top {len(frame)}):")
     for r in frame.itertuples(index=False):
+        level = getattr(r, "level", "alert")
+        since = getattr(r, "available_at", r.datetime)
         print(
-            f"  #{r.rank:<3} machine {r.machineID:>4}  {r.component:<6} risk {r.risk:.2f}  "
-            f"{r.datetime}  {r.explanation}"
+            f"  #{r.rank:<3} {level:<5} machine {r.machineID:>4}  {r.component:<6} "
+            f"risk {r.risk:.2f}  since {since}  {r.explanation}"
         )
     return 0
 
@@ -293,12 +305,66 @@ def _add_demo(sub: SubParsers) -> None:
     p.set_defaults(run=_run_demo)
 
 
+# --- parity ---------------------------------------------------------------------------------------
+def _run_parity(args: argparse.Namespace) -> int:
+    import os
+
+    from pdm_assets.parity import DEFAULT_IGNORED, compare_partition
+    from pdm_assets.resources.spark import build_local_spark
+    from pdm_assets.settings import load_settings
+
+    local_root = args.local_root or load_settings().tables_root
+    against_format = args.against_format or os.environ.get("PDM_TABLE_FORMAT", "") or "parquet"
+    spark = build_local_spark({"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2"})
+    report = compare_partition(
+        spark,
+        args.asset,
+        None if args.partition is None else args.partition.isoformat(),
+        local_root,
+        args.against_root,
+        table_format="parquet",
+        right_format=against_format,
+        ignore=args.ignore_column if args.ignore_column is not None else DEFAULT_IGNORED,
+    )
+    print(f"local vs {args.against}: {report.summary()}")
+    print(json.dumps(report.as_dict(), sort_keys=True))  # last line: machine-readable
+    return 0 if report.equal else 1
+
+
+def _add_parity(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "parity",
+        help="compare one partition of a table computed locally and by another deployment",
+        description="Reads the partition from both table roots with a local Spark session and "
+        "compares them after sorting (floats within 1e-9 relative); exit code 1 on a "
+        "difference. Both roots must be readable here (dbfs:/ only on a Databricks cluster).",
+    )
+    p.add_argument("--asset", required=True, help="table, e.g. failure_scores")
+    p.add_argument("--partition", type=_iso_day, help="day YYYY-MM-DD (none: unpartitioned)")
+    p.add_argument(
+        "--against",
+        choices=["databricks", "spark-cluster"],
+        default="databricks",
+        help="the other deployment (names the report)",
+    )
+    p.add_argument("--against-root", required=True, help="that deployment's PDM_TABLES_ROOT")
+    p.add_argument("--against-format", help="its table format (default PDM_TABLE_FORMAT/parquet)")
+    p.add_argument("--local-root", help="local tables root (default: PDM_TABLES_ROOT or data/)")
+    p.add_argument(
+        "--ignore-column",
+        action="append",
+        help="a column not to compare (repeatable; default: model_version)",
+    )
+    p.set_defaults(run=_run_parity)
+
+
 SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
     _add_import_azure,
     _add_export_azure,
     _add_land,
     _add_alerts,
     _add_demo,
+    _add_parity,
 ]
 
 

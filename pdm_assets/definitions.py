@@ -12,7 +12,7 @@ from pdm_assets.assets.raw import build_raw_assets
 from pdm_assets.assets.scoring import failure_scores, maintenance_alerts
 from pdm_assets.automation import automation_definitions, with_automation
 from pdm_assets.checks import ALL_CHECKS
-from pdm_assets.resources.deployments import build_resources
+from pdm_assets.resources.deployments import build_resources, deployment_assets
 
 
 def build_assets() -> list[dg.AssetsDefinition]:
@@ -31,7 +31,7 @@ def build_assets() -> list[dg.AssetsDefinition]:
 def build_definitions() -> dg.Definitions:
     # --- automation hook (issue 6): conditions on the assets; jobs, schedules, sensors ---
     return dg.Definitions(
-        assets=with_automation(build_assets()),
+        assets=with_automation(deployment_assets(build_assets())),
         asset_checks=ALL_CHECKS,
         resources=build_resources(),
         **automation_definitions(),

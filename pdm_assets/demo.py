@@ -387,25 +387,37 @@ def _crew_report(tables, plan: DemoPlan, echo) -> None:
     horizon = load_settings().horizon_hours
     # Failures of the last horizon days may still be announced later: judge the earlier ones.
     judged = failures.where(F.col("datetime") < F.lit(f"{plan.label_last + timedelta(days=1)}"))
+    machine_months = machines * n_days / 30
+    # Any level starts at the watch threshold; act rows are those also above the act threshold.
+    watch_col = "watch_threshold" if "watch_threshold" in scores.columns else "alert_threshold"
+    act_col = "act_threshold" if "act_threshold" in scores.columns else "alert_threshold"
     crew = crew_metrics(
-        alert_rows(scores, F.col("alert_threshold")),
-        judged,
-        failures,
-        machines * n_days / 30,
-        horizon,
+        alert_rows(scores, F.col(watch_col)), judged, failures, machine_months, horizon
+    )
+    act = crew_metrics(
+        alert_rows(scores, F.col(act_col)), judged, failures, machine_months, horizon
     )
 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.0%}"
 
-    precision = "n/a" if crew.episode_precision is None else f"{crew.episode_precision:.2f}"
+    def num(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.2f}"
+
     lead = "n/a" if crew.median_lead_hours is None else f"{crew.median_lead_hours:.0f} h"
     echo(f"\nWhat a crew saw, {plan.score_first} .. {plan.last} (alerts as published):")
     echo(
-        f"  {crew.failures} failures: {pct(crew.published_ahead[24])} announced >= 24 h ahead, "
-        f"{pct(crew.published_ahead[12])} >= 12 h ahead; median published lead {lead}"
+        f"  {crew.failures} failures: {pct(crew.published_ahead[24])} announced >= 24 h ahead "
+        f"(any level), {pct(act.published_ahead[12])} with an act alert >= 12 h ahead; "
+        f"median published lead {lead}"
     )
     echo(
-        f"  {crew.episodes} alert episodes ({crew.true_episodes} true, precision {precision}); "
-        f"{crew.false_episodes_per_machine_month or 0:.2f} false episodes per machine-month"
+        f"  act:   {act.episodes} episodes ({act.true_episodes} true, precision "
+        f"{num(act.episode_precision)}); {act.false_episodes_per_machine_month or 0:.2f} false "
+        "act episodes per machine-month"
+    )
+    echo(
+        f"  watch: {crew.episodes} episodes ({crew.true_episodes} true, precision "
+        f"{num(crew.episode_precision)}); {crew.false_episodes_per_machine_month or 0:.2f} false "
+        "watch episodes per machine-month"
     )

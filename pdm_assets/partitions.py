@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -17,6 +19,23 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 def partition_range_tags(first: date | str, last: date | str) -> dict[str, str]:
     """Run tags that make one run materialize partitions ``first`` .. ``last`` (inclusive)."""
     return {RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}
+
+
+def materialize_days(
+    assets: Sequence[Any],
+    selection: Any,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    first: date | str | None = None,
+    last: date | str | None = None,
+    **kwargs: Any,
+) -> dg.ExecuteInProcessResult:
+    """One in-process run over days ``first`` .. ``last``, tagged as a single-run backfill is, so
+    scripts and tests exercise the same range path as the UI (``kwargs`` go to materialize)."""
+    tags = partition_range_tags(first, last or first) if first is not None else {}
+    return dg.materialize(
+        assets, selection=selection, instance=instance, resources=resources, tags=tags, **kwargs
+    )
 
 
 def _day_after(day: date) -> str:
@@ -107,7 +126,12 @@ def model_partition_for_day(day: date, horizon_hours: int) -> str:
     return shifted.replace(day=1).isoformat()
 
 
-GRID_HOURS = 12
+GRID_HOURS = 1  # the feature grid is hourly (transforms.features.GRID_HOURS)
+# Months of history a model trains on by default (ModelConfig.history_months).
+DEFAULT_HISTORY_MONTHS = 12
+# Days of raw history a day's features read: the machine's own 7-day baseline of each sensor, and
+# error counts over 7 days / hours since the last error (capped at 168 h).
+FEATURE_LOOKBACK_DAYS = 7
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,12 @@ from pdm_assets import automation as auto
 from pdm_assets import schemas
 from pdm_assets.definitions import defs
 from pdm_assets.landing import day_path, machines_path
-from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, model_partition_for_day
+from pdm_assets.partitions import (
+    FEATURE_LOOKBACK_DAYS,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    model_partition_for_day,
+)
 from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.settings import load_settings
 
@@ -136,7 +141,8 @@ def test_a_new_day_requests_its_raw_partition_once(instance, zone):
 
 
 def test_two_days_at_once_are_one_ranged_run_then_the_older_days_downstream(instance, zone):
-    history = (2, 3, 4, 5)  # ingested: the 36 h telemetry window of Y-3 reaches back to Y-5
+    # ingested: the 7-day feature window of Y-3 (the oldest day re-featured below) is all there
+    history = tuple(range(2, 3 + FEATURE_LOOKBACK_DAYS + 1))
     for n in history:
         zone.land(day(n))
     for asset in auto.RAW_ASSETS:
@@ -156,32 +162,35 @@ def test_two_days_at_once_are_one_ranged_run_then_the_older_days_downstream(inst
     assert tick(instance, zone, waiting.cursor).run_requests == []
     succeed(instance, first)
     second = tick(instance, zone, waiting.cursor)
-    assert summary(second) == [("features_job", iso(1), iso(1))]
+    # The chain runs through the newest day: it does not depend on automation being on.
+    assert summary(second) == [("features_job", iso(1), iso(0))]
     succeed(instance, second)
     late = tick(instance, zone, second.cursor)  # the chain is done: Y-3 is picked up now
     assert summary(late) == [("raw_job", iso(3), iso(3))]
     succeed(instance, late)
     refeatured = tick(instance, zone, late.cursor)
-    assert summary(refeatured) == [("features_job", iso(3), iso(1))]  # D..D+2, newest excluded
+    # Only the errors file changed: its 7-day error history reaches D..D+7, here the newest day.
+    assert summary(refeatured) == [("features_job", iso(3), iso(0))]
 
 
 def test_features_wait_for_their_telemetry_window():
-    """Features of a day need its 36 h telemetry window landed: a backlog may be arriving."""
+    """Features of a day need its 7-day telemetry window landed: a backlog may be arriving."""
     p = auto.PlanInputs(
         first_day=date(2026, 1, 1),
         daily_last=date(2026, 3, 10),
         label_last=date(2026, 3, 8),
         horizon_hours=48,
-        landed=frozenset(date(2026, 3, 1) + timedelta(days=i) for i in range(5)),
+        landed=frozenset(date(2026, 2, 20) + timedelta(days=i) for i in range(15)),
         models=frozenset(),
         features=frozenset(),
         scores=frozenset(),
         labels=frozenset(),
     )
     phases = auto.plan_phases([date(2026, 3, 3)], False, p)
-    # 03-03 reads 03-01..03-03 and 03-04 reads 03-02..03-04: both there; 03-05 too (03-03..05).
+    # Landed 02-20..03-06: 03-03 reads 02-24..03-03, ..., 03-06 reads 02-27..03-06: all there;
+    # 03-07 is not landed yet.
     assert [(s.job, s.first, s.last) for s in phases[1]] == [
-        ("features_job", "2026-03-03", "2026-03-05")
+        ("features_job", "2026-03-03", "2026-03-06")
     ]
     gap = auto.PlanInputs(**{**vars(p), "landed": p.landed - {date(2026, 3, 4)}})
     phases = auto.plan_phases([date(2026, 3, 3)], False, gap)
@@ -249,20 +258,47 @@ def test_a_corrected_old_day_reruns_raw_then_its_downstream_window(instance, zon
     assert request.tags[auto.CHAIN_TAG] in request.run_key
 
     succeed(instance, raw)
-    features = tick(instance, zone, raw.cursor)
-    assert summary(features) == [("features_job", iso(d), iso(d - 2))]  # D..D+2
-    succeed(instance, features)
-    third = tick(instance, zone, features.cursor)
-    assert summary(third) == [
-        ("labels_job", iso(d + 2), iso(d)),  # D-2..D
-        ("scores_job", iso(d), iso(d - 2)),  # D..D+2
-    ]
-    succeed(instance, third)
-    fourth = tick(instance, zone, third.cursor)
+    # Only the failures file changed: no feature reads it, so labels D-2..D come next.
+    labels = tick(instance, zone, raw.cursor)
+    assert summary(labels) == [("labels_job", iso(d + 2), iso(d))]
+    succeed(instance, labels)
+    fourth = tick(instance, zone, labels.cursor)
     assert summary(fourth) == [("evaluation_job", iso(d + 2), iso(d))]
     succeed(instance, fourth)
     done = tick(instance, zone, fourth.cursor)
     assert done.run_requests == [] and json.loads(done.cursor)["chains"] == []
+
+
+def test_a_corrected_maintenance_record_reflows_to_the_newest_day(instance, zone):
+    """The day's fingerprint is per table: a changed maintenance file carries its replacement
+    state into every later day, so features and scores run from D to the newest day, each in
+    one run."""
+    d = 8
+    landed = range(d + FEATURE_LOOKBACK_DAYS + 1)  # day d's feature window is all there
+    for n in landed:
+        zone.land(day(n))
+    ingested = [iso(n) for n in landed]
+    for asset in (*auto.RAW_ASSETS, *auto.FEATURE_ASSETS, *auto.SCORE_ASSETS):
+        materialized(instance, asset, ingested)
+    materialized(instance, "failure_labels", ingested[2:])
+    months = {model_partition_for_day(day(n), load_settings().horizon_hours) for n in landed}
+    materialized(instance, "failure_model", sorted(months))
+    baseline = tick(instance, zone)
+    assert baseline.run_requests == []
+
+    zone.land(day(d), tables=("maintenance",), extra=f"{iso(d)} 06:00:00,1,comp2\n")
+    raw = tick(instance, zone, baseline.cursor)
+    assert summary(raw) == [("raw_job", iso(d), iso(d))]
+    old, new = (json.loads(c.cursor)["files"][iso(d)] for c in (baseline, raw))
+    assert [p for p in new.split(",") if p not in old.split(",")][0].startswith("maintenance=")
+    succeed(instance, raw)
+    features = tick(instance, zone, raw.cursor)
+    assert summary(features) == [("features_job", iso(d), iso(0))]
+    (request,) = features.run_requests
+    assert request.partition_key is None  # one run over the range
+    succeed(instance, features)
+    scores = tick(instance, zone, features.cursor)
+    assert summary(scores) == [("scores_job", iso(d), iso(0))]  # labels unchanged: none
 
 
 def test_a_failed_phase_stops_its_chain(instance, zone):
@@ -313,18 +349,17 @@ def test_plan_clamps_to_existing_partitions_and_skips_unscorable_days():
     as_tuples = [[(s.job, s.first, s.last) for s in phase] for phase in phases]
     assert as_tuples == [
         [("raw_job", "2026-01-01", "2026-01-01"), ("raw_job", "2026-03-09", "2026-03-09")],
-        # 03-10 is the newest partition (automation's); nothing before the first partition
-        [
-            ("features_job", "2026-01-01", "2026-01-03"),
-            ("features_job", "2026-03-09", "2026-03-09"),
-        ],
-        [("labels_job", "2026-01-01", "2026-01-01")],
+        # the maintenance of 01-01 is carried to the newest day, in one run; nothing before
+        # the first partition
+        [("features_job", "2026-01-01", "2026-03-10")],
+        # new feature grids get labels up to the newest label partition (03-08)
+        [("labels_job", "2026-01-01", "2026-03-08")],
     ]
 
 
 # --- declarative automation ----------------------------------------------------------------------
 def test_a_new_raw_day_makes_automation_request_its_downstream_but_not_the_model(instance):
-    history = [iso(n) for n in range(1, 6)]
+    history = [iso(n) for n in range(1, FEATURE_LOOKBACK_DAYS + 3)]  # Y's window, and more
     instance.report_runless_asset_event(dg.AssetMaterialization("machines"))
     for asset in (*auto.RAW_ASSETS, *auto.FEATURE_ASSETS, *auto.SCORE_ASSETS):
         materialized(instance, asset, history)
@@ -358,13 +393,14 @@ def test_a_new_raw_day_makes_automation_request_its_downstream_but_not_the_model
 
 
 def test_an_old_raw_day_is_ignored_by_automation(instance):
-    history = [iso(n) for n in range(0, 8)]
+    old = FEATURE_LOOKBACK_DAYS + 1  # outside the newest day's 7-day window
+    history = [iso(n) for n in range(0, old + 3)]
     instance.report_runless_asset_event(dg.AssetMaterialization("machines"))
     for asset in (*auto.RAW_ASSETS, *auto.FEATURE_ASSETS):
         materialized(instance, asset, history)
     quiet = evaluate_conditions(defs=defs, instance=instance)
     for asset in auto.RAW_ASSETS:
-        materialized(instance, asset, [iso(6)])
+        materialized(instance, asset, [iso(old)])
     result = evaluate_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
     assert result.get_requested_partitions(dg.AssetKey("machine_features")) == set()
 

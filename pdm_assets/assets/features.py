@@ -1,8 +1,9 @@
-"""Features on the 12-hour grid, day by day, equal to a recompute of the whole history.
+"""Features on the hourly grid, day by day, equal to a recompute of the whole history.
 
 Each daily partition declares exactly what it reads through partition mappings, so the lineage in
-the UI shows it: telemetry of D-2..D (36 h windows), errors of D-1..D (24 h counts), maintenance of
-D, and yesterday's replacement state, which carries the full maintenance history forward.
+the UI shows it: telemetry of D-7..D (each sensor's 7-day baseline), errors of D-7..D (7-day counts,
+hours since the last error capped at 168 h), maintenance of D, and yesterday's replacement state,
+which carries the full maintenance history forward.
 """
 
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ from pdm_assets.assets.daily import (
     metadata_by_day,
     partition_days,
 )
+from pdm_assets.partitions import FEATURE_LOOKBACK_DAYS
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.settings import load_settings
@@ -94,9 +96,11 @@ def component_replacements(
     group_name=GROUP,
     ins={
         "raw_telemetry": dg.AssetIn(
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-2)
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-FEATURE_LOOKBACK_DAYS)
         ),
-        "raw_errors": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1)),
+        "raw_errors": dg.AssetIn(
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-FEATURE_LOOKBACK_DAYS)
+        ),
         "raw_maintenance": dg.AssetIn(),
         "component_replacements": dg.AssetIn(
             partition_mapping=dg.TimeWindowPartitionMapping(
@@ -106,10 +110,11 @@ def component_replacements(
         "machines": dg.AssetIn(),
     },
     description=(
-        "Model inputs per machine on a 12-hour grid (00:00 and 12:00 UTC): rolling mean/std of "
-        "the four sensors over 12/24/36 h, error counts over 24 h, days since each component's "
-        "last replacement, machine model and age, and data-quality columns. A row at T uses "
-        "only records at or before T."
+        "Model inputs per machine on an hourly grid: rolling mean/std of the four sensors over "
+        "12/24/36 h, each sensor's own baseline (T-7d, T-2d] and the deviation of the recent means "
+        "from it in baseline standard deviations, error counts over 24 h/48 h/7 days and hours "
+        "since each error type, days since each component's last replacement, machine model and "
+        "age, and data-quality columns. A row at T uses only records at or before T."
     ),
 )
 def machine_features(

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.assets.daily import add_output_metadata_rounded
-from pdm_assets.partitions import monthly_partitions, training_window
+from pdm_assets.partitions import DEFAULT_HISTORY_MONTHS, monthly_partitions, training_window
 from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.resources.tracking import MlflowTracking
 from pdm_assets.settings import load_settings
@@ -28,7 +28,7 @@ class ModelConfig(dg.Config):
     algorithm: str = "random_forest"
     num_trees: int = 200
     max_depth: int = 15
-    history_months: int = 12
+    history_months: int = DEFAULT_HISTORY_MONTHS
     holdout_days: int = 14
     class_weighting: bool = False
 
@@ -128,6 +128,7 @@ def failure_model(
     params = model_params(config)
     result = fit_and_evaluate(rows, cutoff, params, config.holdout_days, settings.horizon_hours)
     evaluation = result.evaluation
+    levels = result.levels
 
     experiment_id = mlflow_tracking.client()
     window_text = f"{window.first_day}..{window.last_day}"
@@ -152,9 +153,10 @@ def failure_model(
         metrics = {
             "holdout_macro_f1": evaluation.macro_f1,
             "holdout_accuracy": evaluation.accuracy,
-            "alert_threshold": result.threshold,
+            "f1_threshold": result.threshold,
             "alert_precision": result.threshold_precision,
             "alert_recall": result.threshold_recall,
+            **level_metrics(levels),
         }
         # Macro-F1 is undefined when the hold-out saw no failure at all.
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
@@ -164,6 +166,7 @@ def failure_model(
             (out / "per_class.md").write_text(evaluation.per_class_markdown())
             (out / "feature_importance.md").write_text(_markdown_importances(result.importances))
             (out / "evaluation.json").write_text(json.dumps(evaluation.as_dict(), indent=2))
+            (out / "alert_levels.md").write_text(levels.as_markdown())
             mlflow.log_artifacts(str(out), artifact_path="evaluation")
         signature, example = signature_and_example(result.model, rows)
         info = mlflow.spark.log_model(
@@ -190,7 +193,10 @@ def failure_model(
         "partition": context.partition_key,
         "window_first_day": window.first_day.isoformat(),
         "window_last_day": window.last_day.isoformat(),
-        "alert_threshold": result.threshold,
+        # Alerts of any level start at the watch threshold; act is the second level.
+        "alert_threshold": levels.watch_threshold,
+        "watch_threshold": levels.watch_threshold,
+        "act_threshold": levels.act_threshold,
         "holdout_macro_f1": evaluation.macro_f1,
         "trained_at": datetime.utcnow().isoformat(timespec="seconds"),
     }
@@ -209,9 +215,11 @@ def failure_model(
             "holdout_rows": result.holdout_rows,
             "holdout_macro_f1": evaluation.macro_f1 if evaluation.macro_f1 is not None else "n/a",
             "holdout_accuracy": evaluation.accuracy,
-            "alert_threshold": result.threshold,
+            "f1_threshold": result.threshold,
             "alert_precision": result.threshold_precision,
             "alert_recall": result.threshold_recall,
+            **{k: ("n/a" if v is None else v) for k, v in level_metrics(levels).items()},
+            "alert_levels": dg.MetadataValue.md(levels.as_markdown()),
             "confusion_matrix": dg.MetadataValue.md(evaluation.confusion_markdown()),
             "per_class": dg.MetadataValue.md(evaluation.per_class_markdown()),
             "feature_importance": dg.MetadataValue.md(_markdown_importances(result.importances)),
@@ -219,3 +227,16 @@ def failure_model(
         },
     )
     return record
+
+
+def level_metrics(levels) -> dict[str, float | int | None]:
+    """The two alert levels' thresholds and what they measured on the hold-out."""
+    return {
+        "watch_threshold": levels.watch_threshold,
+        "watch_catch_24h": levels.watch_catch_24h,
+        "watch_episode_precision": levels.watch_episode_precision,
+        "act_threshold": levels.act_threshold,
+        "act_episode_precision": levels.act_episode_precision,
+        "act_catch_12h": levels.act_catch_12h,
+        "holdout_failures": levels.holdout_failures,
+    }

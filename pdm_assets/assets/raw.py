@@ -83,7 +83,7 @@ def store_rejected_rows(
     name = rejected_rows_table(table)
     keys = list(context.partition_keys)
     if rejected is None:
-        if not any(store.exists(name, key) for key in keys):
+        if not set(store.stored_partitions(name)).intersection(keys):  # one listing
             return {}
         rejected = store.spark.createDataFrame([], REJECTED_SCHEMA)
     rejected = rejected.cache()
@@ -92,6 +92,7 @@ def store_rejected_rows(
         r["day"].isoformat(): {REJECTED: r["n"]}
         for r in rejected.groupBy("day").agg(F.count("*").alias("n")).collect()
     }
+    rejected.unpersist()
     for key, value in sorted(per_day.items()):
         where = store.partition_path(name, key)
         context.log.warning(f"{table} {key}: {value[REJECTED]} row(s) set aside in {where}")
@@ -110,7 +111,8 @@ def machines_with_history(machines: DataFrame, maintenance_before: DataFrame) ->
     )
     for comp in schemas.COMPONENTS:
         last = last.withColumnRenamed(comp, f"{comp}_last_replacement")
-    return machines.join(last, "machineID", "left").orderBy("machineID")
+    # An inventory is small: one sorted partition, without the sampling job of a global sort.
+    return machines.join(last, "machineID", "left").coalesce(1).sortWithinPartitions("machineID")
 
 
 MACHINES_COLUMNS = schemas.MACHINES.columns + tuple(

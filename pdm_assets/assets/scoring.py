@@ -80,7 +80,17 @@ def failure_scores(
         features = machine_features.where(partition_day().isin(wanted))
         scores = score_features(
             model, features, record["version"], settings.landing_interval_hours
-        ).withColumn("alert_threshold", F.lit(float(record["alert_threshold"])))
+        ).select(
+            "*",
+            F.lit(float(record["alert_threshold"])).alias("alert_threshold"),
+            # Models logged before the two levels had one threshold: it serves both.
+            F.lit(float(record.get("watch_threshold", record["alert_threshold"]))).alias(
+                "watch_threshold"
+            ),
+            F.lit(float(record.get("act_threshold", record["alert_threshold"]))).alias(
+                "act_threshold"
+            ),
+        )
         scored.append(scores)
         versions.update(dict.fromkeys(wanted, record["version"]))
     result = scored[0]
@@ -98,8 +108,10 @@ def failure_scores(
 @daily_table_asset(
     group_name=GROUP,
     description=(
-        "Machines whose risk passes the alert threshold that day, ranked, with the component at "
-        "risk and the features that most set the machine apart from the fleet at that time."
+        "Open alert episodes of the day, one row per machine, component and episode (not per "
+        "hour): level watch (the precursor has started) or act (failure likely soon), ranked act "
+        "first then by risk, with when it was first published and the features that most set "
+        "the machine apart from the fleet at its riskiest hour."
     ),
 )
 def maintenance_alerts(
@@ -109,29 +121,34 @@ def maintenance_alerts(
     failure_scores: DataFrame,
     machine_features: DataFrame,
 ) -> DataFrame:
-    # Each day keeps the threshold of the model that scored it, unless one is configured.
+    # Each row keeps the thresholds of the model that scored it, unless one is configured (then
+    # it is the watch level and act keeps the model's, or the configured one if higher).
     if config.threshold >= 0:
-        groups = [(config.threshold, failure_scores)]
+        watch = F.lit(float(config.threshold))
+        act = F.greatest(F.col("act_threshold"), watch)
     else:
-        values = [r[0] for r in failure_scores.select("alert_threshold").distinct().collect()]
-        groups = [(v, failure_scores.where(F.col("alert_threshold") == v)) for v in values]
-    parts = [
-        rank_alerts(scores, machine_features, float(t), top_features=config.top_features)
-        for t, scores in groups
-    ]
-    if not parts:
-        parts = [rank_alerts(failure_scores, machine_features, 1.0, config.top_features)]
-    alerts = parts[0]
-    for part in parts[1:]:
-        alerts = alerts.unionByName(part)
-    alerts = alerts.cache()
+        watch, act = F.col("watch_threshold"), F.col("act_threshold")
+    alerts = rank_alerts(
+        failure_scores,
+        machine_features,
+        watch,
+        top_features=config.top_features,
+        act_threshold=act,
+    ).cache()
     if config.threshold >= 0:
         thresholds = dict.fromkeys(context.partition_keys, {"alert_threshold": config.threshold})
     else:
         first_threshold = F.first("alert_threshold").cast("double")
         thresholds = metadata_by_day(failure_scores, {"alert_threshold": first_threshold})
     per_day = metadata_by_day(
-        alerts, {ROW_COUNT: F.count("*"), "alerts": F.count("*"), "max_risk": F.max("risk")}
+        alerts,
+        {
+            ROW_COUNT: F.count("*"),
+            "alerts": F.count("*"),
+            "act_episodes": F.count(F.when(F.col("level") == "act", 1)),
+            "watch_episodes": F.count(F.when(F.col("level") == "watch", 1)),
+            "max_risk": F.max("risk"),
+        },
     )
     tables = top_alerts_by_day(alerts, context.partition_keys)
     extra = {key: {**thresholds.get(key, {}), "top_alerts": tables[key]} for key in tables}
@@ -151,10 +168,15 @@ def top_alerts_by_day(alerts: DataFrame, keys: list[str], top: int = TOP_ALERTS)
 def _alerts_markdown(top) -> str:
     if top.empty:
         return "No machine passed the alert threshold."
-    lines = ["| rank | machine | component | risk | time | why |", "|---:|---:|---|---:|---|---|"]
+    lines = [
+        "| rank | level | machine | component | risk | time | first published | alert hours "
+        "| episode | why |",
+        "|---:|---|---:|---|---:|---|---|---:|---|---|",
+    ]
     for r in top.itertuples():
         lines.append(
-            f"| {r.rank} | {r.machineID} | {r.component} | {r.risk:.2f} | {r.datetime} | "
+            f"| {r.rank} | {r.level} | {r.machineID} | {r.component} | {r.risk:.2f} | "
+            f"{r.datetime} | {r.available_at:%m-%d %H:%M} | {r.alerts} | {r.episode_id} | "
             f"{r.explanation} |"
         )
     return "\n".join(lines)

@@ -5,8 +5,9 @@ Who moves which partition (see docs/operating.md), and where each lives:
 * ``jobs.py``: the asset groups and the jobs over them (one partitions definition per job);
 * ``landing_sensor.py`` (``landing_zone_sensor``) turns complete days of CSV files into raw
   runs; for days that are not the newest partition (late deliveries, backlogs, corrections) it
-  also pushes the affected downstream partitions, phase by phase (``landing_plan.py``; its cursor
-  in ``landing_cursor.py``), because automation only ever looks at the newest partition;
+  also re-flows exactly the partitions the changed files make stale, to the newest day where the
+  change reaches, phase by phase (``landing_plan.py``; its cursor in ``landing_cursor.py``),
+  because automation only ever looks at the newest partition;
 * ``conditions.py``: automation conditions (``with_automation``) let every daily asset below the
   raw tables follow its inputs for the newest partition, and the sensor that evaluates them;
 * ``schedules.py``, off by default: ``daily_scoring_schedule`` simulates and scores yesterday
@@ -47,7 +48,15 @@ from pdm_assets.automation.jobs import (
     build_jobs,
 )
 from pdm_assets.automation.landing_cursor import Chain, LandingCursor
-from pdm_assets.automation.landing_plan import CHAIN_TAG, STEP_TAG, PlanInputs, Step, plan_phases
+from pdm_assets.automation.landing_plan import (
+    CHAIN_TAG,
+    STEP_TAG,
+    PlanInputs,
+    Reflow,
+    Step,
+    plan_phases,
+    reflow,
+)
 from pdm_assets.automation.landing_sensor import (
     LANDING_SENSOR,
     build_landing_sensor,
@@ -80,6 +89,7 @@ __all__ = [
     "Chain",
     "LandingCursor",
     "PlanInputs",
+    "Reflow",
     "Step",
     "automation_conditions",
     "automation_definitions",
@@ -91,6 +101,7 @@ __all__ = [
     "evaluate_landing_zone",
     "follow_inputs",
     "plan_phases",
+    "reflow",
     "sensor_interval_seconds",
     "with_automation",
 ]

@@ -24,13 +24,14 @@ from pdm_assets.automation.jobs import (
     FEATURES_JOB,
     LABELS_JOB,
     MACHINES_JOB,
+    MODEL_JOB,
     RAW_ASSETS,
     RAW_JOB,
     SCORES_JOB,
 )
 from pdm_assets.automation.landing_cursor import Chain, LandingCursor, chain_id
 from pdm_assets.automation.landing_plan import CHAIN_TAG, STEP_TAG, PlanInputs, plan_phases
-from pdm_assets.partitions import daily_partitions, label_partitions
+from pdm_assets.partitions import DEFAULT_HISTORY_MONTHS, daily_partitions, label_partitions
 from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.settings import Settings, load_settings
 
@@ -61,17 +62,38 @@ def fingerprint(paths: Sequence[Path]) -> tuple[str, int] | None:
 
 
 def complete_days(landing_dir: str) -> dict[date, tuple[str, int]]:
-    """Days with all four final ``.csv`` files (``.tmp`` files are still being written)."""
+    """Days with all four final ``.csv`` files (``.tmp`` files are still being written).
+
+    The fingerprint of a day is one short hash per table (``telemetry=…,errors=…``), so a
+    corrected day says which of its files changed: a corrected maintenance file re-flows to the
+    newest day, a corrected telemetry file only through its 7-day windows.
+    """
     tables = list(schemas.DAILY_TABLES)
     days = set(landing.landed_days(landing_dir, tables[0]))
     for table in tables[1:]:
         days &= set(landing.landed_days(landing_dir, table))
     out = {}
     for day in sorted(days):
-        fp = fingerprint([landing.day_path(landing_dir, t, day) for t in tables])
-        if fp is not None:
-            out[day] = fp
+        parts, newest = [], 0
+        for table in tables:
+            fp = fingerprint([landing.day_path(landing_dir, table, day)])
+            if fp is None:
+                break
+            parts.append(f"{table}={fp[0][:10]}")
+            newest = max(newest, fp[1])
+        else:
+            out[day] = (",".join(parts), newest)
     return out
+
+
+def tables_changed(old: str | None, new: str) -> frozenset[str]:
+    """The tables whose files differ between two day fingerprints; all of them if ``old`` is
+    missing or in the older one-hash-per-day form."""
+    new_parts = dict(part.split("=", 1) for part in new.split(","))
+    if not old or "=" not in old:
+        return frozenset(new_parts)
+    old_parts = dict(part.split("=", 1) for part in old.split(","))
+    return frozenset(t for t, h in new_parts.items() if old_parts.get(t) != h)
 
 
 def machines_fingerprint(landing_dir: str, first_day: date) -> tuple[str, int] | None:
@@ -136,6 +158,7 @@ def _materialized_days(instance: dg.DagsterInstance, asset: str) -> frozenset[da
 
 def plan_inputs(instance: dg.DagsterInstance, landed: Iterable[date], s: Settings) -> PlanInputs:
     return PlanInputs(
+        history_months=DEFAULT_HISTORY_MONTHS,
         first_day=s.start,
         daily_last=date.fromisoformat(daily_partitions().get_last_partition_key()),
         label_last=date.fromisoformat(label_partitions().get_last_partition_key()),
@@ -233,7 +256,10 @@ def evaluate_landing_zone(
         if machines_changed and machines_fp is not None:
             entries[MACHINES_ENTRY] = machines_fp[0]
         inputs = plan_inputs(instance, days, settings)
-        phases = plan_phases(sorted(changed), machines_changed, inputs)
+        which = {
+            d: tables_changed(cursor.files.get(d.isoformat()), fp[0]) for d, fp in changed.items()
+        }
+        phases = plan_phases(which, machines_changed, inputs)
         chain = Chain(chain_id(entries), [[asdict(s) for s in phase] for phase in phases])
         requests.extend(chain.requests(0))
         if len(chain.phases) > 1:
@@ -262,7 +288,15 @@ def build_landing_sensor(
         else dg.DefaultSensorStatus.STOPPED
     )
 
-    used = {RAW_JOB, MACHINES_JOB, FEATURES_JOB, SCORES_JOB, LABELS_JOB, EVALUATION_JOB}
+    used = {
+        RAW_JOB,
+        MACHINES_JOB,
+        FEATURES_JOB,
+        SCORES_JOB,
+        LABELS_JOB,
+        MODEL_JOB,
+        EVALUATION_JOB,
+    }
 
     @dg.sensor(
         name=LANDING_SENSOR,
@@ -272,8 +306,10 @@ def build_landing_sensor(
         description=(
             "Requests raw runs for complete days in the CSV landing zone (all four "
             "<table>/<YYYY-MM-DD>.csv files, final names only) and, for days that are not the "
-            "newest, the affected downstream partitions phase by phase. A changed file "
-            "(size or mtime) re-runs its day."
+            "newest, re-flows what the changed files make stale (a maintenance record or the "
+            "inventory to the newest day; telemetry, errors, failures through their windows; "
+            "retrained models' days) phase by phase, one run per job and contiguous range. A "
+            "changed file (size or mtime) re-runs its day."
         ),
     )
     def landing_zone_sensor(

@@ -132,10 +132,13 @@ def forwarded_env(env: dict[str, str] | None = None) -> dict[str, str]:
 def databricks_step_launcher(settings: DatabricksSettings) -> dg.ResourceDefinition:
     """The real launcher, configured; host and token come from DATABRICKS_HOST/_TOKEN at run time.
 
+    It is dagster-databricks' own class, subclassed only to report the remote run's URL and
+    cluster minutes when it ends (``databricks_launcher.py``).
+
     The configuration is produced when a run starts (not at import), which is when the code is
     staged. The remote step gets the ``PDM_*`` settings and binds a no-op launcher there.
     """
-    from dagster_databricks import databricks_pyspark_step_launcher
+    from pdm_assets.resources.databricks_launcher import reporting_databricks_step_launcher
 
     env_variables = forwarded_env()
 
@@ -157,4 +160,4 @@ def databricks_step_launcher(settings: DatabricksSettings) -> dg.ResourceDefinit
             "verbose_logs": False,
         }
 
-    return databricks_pyspark_step_launcher.configured(launcher_config)
+    return reporting_databricks_step_launcher().configured(launcher_config)

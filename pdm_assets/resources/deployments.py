@@ -44,6 +44,26 @@ def current_deployment() -> str:
     return deployment
 
 
+REMOTE_KIND = "databricks"
+LAUNCHER_KEY = "pyspark_step_launcher"
+
+
+def deployment_assets(
+    assets: list[dg.AssetsDefinition], deployment: str | None = None
+) -> list[dg.AssetsDefinition]:
+    """The assets as this deployment runs them: on ``databricks`` every asset that requires the
+    step launcher (so runs on a cluster) carries the ``databricks`` kind, which the UI shows."""
+    deployment = deployment or current_deployment()
+    if deployment != "databricks":
+        return list(assets)
+    return [
+        asset.map_asset_specs(lambda spec: spec.merge_attributes(kinds={REMOTE_KIND}))
+        if LAUNCHER_KEY in asset.required_resource_keys
+        else asset
+        for asset in assets
+    ]
+
+
 def build_resources(
     deployment: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -85,7 +105,7 @@ def build_resources(
     tables = TableStoreResource(root=tables_root, table_format=table_format, pyspark=spark)
     return {
         "pyspark": spark,
-        "pyspark_step_launcher": launcher,
+        LAUNCHER_KEY: launcher,
         "tables": tables,
         "table_io_manager": PartitionedParquetIOManager(tables=tables),
         "model_io_manager": ModelVersionIOManager(tables=tables),

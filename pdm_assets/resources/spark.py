@@ -1,5 +1,6 @@
 """The local SparkSession: one per process, UTC, small shuffles, UI off unless asked."""
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -59,7 +60,35 @@ class SparkSessionResource(LazyPySparkResource):
     def _init_session(self) -> None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        if self._spark_session is None:
+            self._spark_session = _reuse_session(self.spark_config)
         super()._init_session()
+        _remember_session(self._spark_session, self.spark_config)
+
+
+# Dagster builds the resource anew for every run (and every resource that depends on it), and
+# ``getOrCreate`` on the running session re-applies every setting, several JVM calls each. The
+# session this process configured last, and with what, lets an identical request skip that.
+_configured: tuple[int, str] | None = None
+
+
+def _config_key(spark_config: Mapping[str, object]) -> str:
+    return json.dumps(spark_config, sort_keys=True, default=str)
+
+
+def _reuse_session(spark_config: Mapping[str, object]) -> SparkSession | None:
+    session = SparkSession._instantiatedSession
+    if session is None or _configured != (id(session), _config_key(spark_config)):
+        return None
+    if getattr(session.sparkContext, "_jsc", None) is None:  # stopped
+        return None
+    return session
+
+
+def _remember_session(session: SparkSession | None, spark_config: Mapping[str, object]) -> None:
+    global _configured
+    if session is not None:
+        _configured = (id(session), _config_key(spark_config))
 
 
 def local_spark_resource(overrides: Mapping[str, str] | None = None) -> SparkSessionResource:

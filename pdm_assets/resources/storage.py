@@ -78,13 +78,14 @@ class _HadoopFs:
         jvm = spark._jvm
         self._jvm = jvm
         self._Path = jvm.org.apache.hadoop.fs.Path
-        self._fs = self._Path(root).getFileSystem(spark._jsc.hadoopConfiguration())
+        self._conf = spark._jsc.hadoopConfiguration()
+        self._fs = self._Path(root).getFileSystem(self._conf)
 
     def exists(self, path: str) -> bool:
         return bool(self._fs.exists(self._Path(path)))
 
-    def rename(self, src: str, dst: str) -> None:
-        parent = self._Path(dst).getParent()
+    def rename(self, src: str, dst: str, *, make_parent: bool = True) -> None:
+        parent = self._Path(dst).getParent() if make_parent else None
         if parent is not None and not self._fs.exists(parent):
             self._fs.mkdirs(parent)
         if not self._fs.rename(self._Path(src), self._Path(dst)):
@@ -92,6 +93,12 @@ class _HadoopFs:
 
     def delete(self, path: str) -> None:
         self._fs.delete(self._Path(path), True)
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy a file or folder (recursively) within this filesystem."""
+        util = self._jvm.org.apache.hadoop.fs.FileUtil
+        if not util.copy(self._fs, self._Path(src), self._fs, self._Path(dst), False, self._conf):
+            raise TableStoreError(f"could not copy {src} to {dst}")
 
     def list_names(self, path: str) -> list[str]:
         if not self.exists(path):
@@ -221,7 +228,8 @@ class PartitionedTableStore:
         if not keys:
             raise TableStoreError(f"no partitions of '{table}' were asked for")
         paths = [self.partition_path(table, key) for key in keys]
-        missing = [key for key, path in zip(keys, paths, strict=True) if not self._fs.exists(path)]
+        present = set(self._fs.list_names(self.table_path(table)))  # one listing, not one per day
+        missing = [key for key in keys if self._entry(key) not in present]
         if missing:
             what = "the table" if missing == [None] else f"partition(s) {', '.join(missing)}"
             raise TableStoreError(
@@ -299,27 +307,43 @@ class PartitionedTableStore:
                 f"rows dated {', '.join(stray[:5])} fall outside the partitions being written "
                 f"({min(wanted)}..{max(wanted)})"
             )
-        empty = df.limit(0)
-        for key in sorted(wanted - written):
-            empty.write.format(self.table_format).save(f"{staging}/{self._entry(key)}")
+        empty_keys = sorted(wanted - written)
+        if not empty_keys:
+            return
+        # Days without rows are stored empty, with the schema: one Spark job writes the empty
+        # version once, and each such day gets a copy (file operations only). A job per day made
+        # most of a sparse table's backfill (e.g. 2,100 failures over a year: ~340 empty days).
+        template = f"{staging}/_empty"
+        df.limit(0).write.format(self.table_format).save(template)
+        for key in empty_keys:
+            self._fs.copy(template, f"{staging}/{self._entry(key)}")
+        self._fs.delete(template)
 
     def _complete_swap(self, table: str, write_id: str) -> None:
         base = self.table_path(table)
         journal = f"{base}/_swaps/{write_id}.json"
         entries = json.loads(self._fs.read_text(journal))["entries"]
+        # Three listings instead of three existence checks per partition (a year is 365 of them);
+        # the swap lock is held, so nobody else changes these folders meanwhile.
+        staged_names = set(self._fs.list_names(f"{base}/_staging/{write_id}"))
+        live_names = set(self._fs.list_names(base))
+        trash_dir = f"{base}/_trash/{write_id}"
+        trash_names = set(self._fs.list_names(trash_dir))
+        trash_made = bool(trash_names)
         for entry in entries:
             live = f"{base}/{entry}"
             staged = f"{base}/_staging/{write_id}/{entry}"
-            trash = f"{base}/_trash/{write_id}/{entry}"
-            if not self._fs.exists(staged):
+            trash = f"{trash_dir}/{entry}"
+            if entry not in staged_names:
                 continue  # this entry was swapped before an interruption
-            if self._fs.exists(live):
-                if self._fs.exists(trash):
+            if entry in live_names:
+                if entry in trash_names:
                     self._fs.delete(live)  # live is a half-moved leftover; trash holds the old
                 else:
-                    self._fs.rename(live, trash)
+                    self._fs.rename(live, trash, make_parent=not trash_made)
+                    trash_made = True
                     _phase("half-swapped")
-            self._fs.rename(staged, live)
+            self._fs.rename(staged, live, make_parent=False)
         self._fs.delete(journal)
         self._fs.delete(f"{base}/_trash/{write_id}")
         self._fs.delete(f"{base}/_staging/{write_id}")
@@ -398,6 +422,8 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
         table = _table_name(context.asset_key)
         store = self.store()
         store.write(table, obj, partitions)
+        if obj.is_cached:  # the asset cached it for its metadata; downstream reads the table
+            obj.unpersist()
         step = _step_context(context)
         if not partitions or len(partitions) == 1 or step is None:
             first = partitions[0] if partitions else None

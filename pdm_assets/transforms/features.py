@@ -30,12 +30,22 @@ from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, ERROR_CODES, MACHINE_MODELS, SENSORS
 
-GRID_HOURS = 12
+GRID_HOURS = 1
 HOUR_US = 3_600_000_000
 GRID_US = GRID_HOURS * HOUR_US
 DAY_US = 24 * HOUR_US
 DEFAULT_WINDOWS_HOURS: tuple[int, ...] = (12, 24, 36)
 DEFAULT_ERROR_WINDOW_HOURS = 24
+# Longer error windows (counts) and the cap of "hours since the last error" (a bounded lookback).
+ERROR_COUNT_WINDOWS_HOURS: tuple[int, ...] = (24, 48, 168)
+ERROR_SINCE_CAP_HOURS = 168
+# The machine's own baseline: readings in (T - 168 h, T - 48 h], i.e. the week before a precursor
+# (which starts about 48 h before a failure) could have shifted it.
+BASELINE_HOURS = 168
+BASELINE_GAP_HOURS = 48
+# Fixed centring constants for the baseline's sums (the published fleet means): any constant gives
+# the same result up to rounding, and a fixed one keeps every partition's arithmetic identical.
+_CENTRE = {"volt": 170.0, "rotate": 446.0, "pressure": 100.0, "vibration": 40.0}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -180,8 +190,14 @@ def required_input_windows(
     """
     lo, hi = to_utc(start), to_utc(end)
     return {
-        "telemetry": (lo - timedelta(hours=max(windows_hours)), hi),
-        "errors": (lo - timedelta(hours=error_window_hours), hi),
+        "telemetry": (lo - timedelta(hours=max(*windows_hours, BASELINE_HOURS)), hi),
+        "errors": (
+            lo
+            - timedelta(
+                hours=max(error_window_hours, *ERROR_COUNT_WINDOWS_HOURS, ERROR_SINCE_CAP_HOURS)
+            ),
+            hi,
+        ),
         "maintenance": (None, hi),
     }
 
@@ -191,13 +207,29 @@ def feature_columns(
     error_window_hours: int = DEFAULT_ERROR_WINDOW_HOURS,
 ) -> list[str]:
     """The numeric model inputs of machine_features, in a stable order."""
+    windows = _windows(windows_hours)
     return [
         *(f"is_{m}" for m in MACHINE_MODELS),
         "age",
-        *_stat_columns(_windows(windows_hours)),
-        *_error_columns(error_window_hours),
+        *_stat_columns(windows),
+        *_baseline_columns(),
+        *_deviation_columns(windows),
+        *(c for w in _error_windows(error_window_hours) for c in _error_columns(w)),
+        *(f"{e}_hours_since" for e in ERROR_CODES),
         *(f"{c}_days_since_replacement" for c in COMPONENTS),
     ]
+
+
+def _error_windows(error_window_hours: int) -> list[int]:
+    return sorted({error_window_hours, *ERROR_COUNT_WINDOWS_HOURS})
+
+
+def _baseline_columns() -> list[str]:
+    return [f"{s}_{stat}" for s in SENSORS for stat in ("base_mean", "base_std")]
+
+
+def _deviation_columns(windows: list[int]) -> list[str]:
+    return [f"{s}_dev_{w}h" for s in SENSORS for w in windows]
 
 
 def _stat_columns(windows: list[int]) -> list[str]:
@@ -256,45 +288,61 @@ def rolling_telemetry_stats(
     return add_to_grid(grid, [_telemetry_family(telemetry, _windows(windows_hours))])
 
 
-def _telemetry_family(telemetry: DataFrame, windows: list[int]) -> GridFamily:
-    n_blocks = windows[-1] // GRID_HOURS
+def _telemetry_family(
+    telemetry: DataFrame, windows: list[int], baseline: bool = False
+) -> GridFamily:
     # Flat primitive columns (not structs) keep the combining aggregation hash-based.
     stats = {"n": F.count(F.lit(1))}
     for s in SENSORS:
         stats[f"n_{s}"] = F.count(s)
         stats[f"m_{s}"] = F.avg(s)
         stats[f"q_{s}"] = F.var_pop(s) * F.count(s)  # M2; a single reading gives exactly 0
-    blocks = telemetry.groupBy("machineID", grid_index().alias("_k")).agg(
+    parts = telemetry.groupBy("machineID", grid_index().alias("_k")).agg(
         *(c.alias(f"_t_{name}") for name, c in stats.items())
     )
-    # Block k feeds the rows k .. k+n_blocks-1; _t_age is how many blocks back it is for each.
-    parts = blocks.select(
-        "machineID",
-        F.posexplode(F.sequence(F.col("_k"), F.col("_k") + (n_blocks - 1))).alias("_t_age", "_k"),
-        *(f"_t_{name}" for name in stats),
-    )
-    aggregates = [
-        F.max(F.when(F.col("_t_age") == j, F.col(f"_t_{name}"))).alias(f"_t_b{j}_{name}")
-        for j in range(n_blocks)
-        for name in stats
-    ]
+    aggregates = [F.max(f"_t_{name}").alias(f"_t_{name}") for name in stats]
 
-    # Exact two-pass combination of the blocks (count n_j, mean m_j, M2 q_j) of each window:
+    # Each grid row sees the blocks of its longest window as an array (a window frame over the
+    # machine's blocks, already partitioned by machine: no extra shuffle), then combines them
+    # exactly in two passes (mean first, then M2 about it):
     #   mean = sum(n_j m_j) / N,   M2 = sum(q_j + n_j (m_j - mean)^2)
-    # Every term is non-negative, so nothing cancels however small the spread is next to the level.
-    # Written as SQL text: one py4j call per column instead of hundreds of tiny Column calls.
+    # Every term is non-negative, so nothing cancels however small the spread is next to the level;
+    # the array is in block order, so the sums do not depend on how the input was partitioned.
+    by_block = Window.partitionBy("machineID").orderBy("_k")
+    recent = by_block.rangeBetween(-(windows[-1] // GRID_HOURS - 1), 0)
+    fields = ", ".join(["_k", *(f"_t_{name} AS {name}" for name in stats)])
+    first_stage = [
+        F.collect_list(F.expr(f"named_struct({_named(fields)})")).over(recent).alias("_t_blocks")
+    ]
+    if baseline:
+        base = by_block.rangeBetween(
+            -(BASELINE_HOURS // GRID_HOURS - 1), -(BASELINE_GAP_HOURS // GRID_HOURS)
+        )
+        for s in SENSORS:
+            c = _CENTRE[s]
+            n, m, q = F.col(f"_t_n_{s}"), F.col(f"_t_m_{s}"), F.col(f"_t_q_{s}")
+            first_stage += [
+                F.sum(F.coalesce(n, F.lit(0))).over(base).alias(f"_b_n_{s}"),
+                F.sum(F.coalesce(n * (m - c), F.lit(0.0))).over(base).alias(f"_b_s_{s}"),
+                F.sum(F.coalesce(q + n * (m - c) * (m - c), F.lit(0.0)))
+                .over(base)
+                .alias(f"_b_q_{s}"),
+            ]
     means, spreads, outputs, readings = [], [], {}, []
     for w in windows:
-        nb = range(w // GRID_HOURS)
-        rows = " + ".join(f"coalesce(_t_b{j}_n, 0)" for j in nb)
-        readings.append(F.expr(f"CAST({rows} AS INT)").alias(f"readings_{w}h"))
+        inside = f"filter(_t_blocks, x -> x._k > _k - {w // GRID_HOURS})"
+        readings.append(
+            F.expr(f"CAST(aggregate({inside}, 0L, (a, x) -> a + coalesce(x.n, 0L)) AS INT)").alias(
+                f"readings_{w}h"
+            )
+        )
         for s in SENSORS:
             n, mean, std = f"_t_n_{s}_{w}", f"_t_mean_{s}_{w}", f"_t_std_{s}_{w}"
-            b = [(f"_t_b{j}_n_{s}", f"_t_b{j}_m_{s}", f"_t_b{j}_q_{s}") for j in nb]
-            total = " + ".join(f"coalesce({bn}, 0)" for bn, _, _ in b)
-            weighted = " + ".join(f"coalesce({bn} * {bm}, 0D)" for bn, bm, _ in b)
-            m2 = " + ".join(
-                f"coalesce({bq} + {bn} * ({bm} - {mean}) * ({bm} - {mean}), 0D)" for bn, bm, bq in b
+            total = f"aggregate({inside}, 0L, (a, x) -> a + coalesce(x.n_{s}, 0L))"
+            weighted = f"aggregate({inside}, 0D, (a, x) -> a + coalesce(x.n_{s} * x.m_{s}, 0D))"
+            m2 = (
+                f"aggregate({inside}, 0D, (a, x) -> a + coalesce(x.q_{s} + x.n_{s} * "
+                f"(x.m_{s} - {mean}) * (x.m_{s} - {mean}), 0D))"
             )
             means += [
                 F.expr(total).alias(n),
@@ -305,12 +353,39 @@ def _telemetry_family(telemetry: DataFrame, windows: list[int]) -> GridFamily:
             )
             outputs[f"{s}_mean_{w}h"] = F.col(mean)
             outputs[f"{s}_std_{w}h"] = F.col(std)
+    extra: list[Column] = []
+    if baseline:
+        base_cols = []
+        for s in SENSORS:
+            bn, bs, bq = F.col(f"_b_n_{s}"), F.col(f"_b_s_{s}"), F.col(f"_b_q_{s}")
+            base_mean = F.when(bn > 0, F.lit(_CENTRE[s]) + bs / bn)
+            base_std = F.when(bn >= 2, F.sqrt(F.greatest(bq - bs * bs / bn, F.lit(0.0)) / (bn - 1)))
+            base_cols += [base_mean.alias(f"{s}_base_mean"), base_std.alias(f"{s}_base_std")]
+        spreads += base_cols
+        for s in SENSORS:
+            for w in windows:
+                dev = F.when(
+                    F.col(f"{s}_base_std") > 0,
+                    (F.col(f"_t_mean_{s}_{w}") - F.col(f"{s}_base_mean")) / F.col(f"{s}_base_std"),
+                )
+                extra.append(dev.alias(f"{s}_dev_{w}h"))
     return GridFamily(
         parts=parts,
         aggregates=aggregates,
-        prepare=[means, spreads],
-        outputs=[outputs[c].alias(c) for c in _stat_columns(windows)] + readings,
+        prepare=[first_stage, means, spreads],
+        outputs=[outputs[c].alias(c) for c in _stat_columns(windows)]
+        + ([F.col(c) for c in _baseline_columns()] + extra if baseline else [])
+        + readings,
     )
+
+
+def _named(fields: str) -> str:
+    """ "_k, a AS b" -> "'_k', _k, 'b', a" for named_struct."""
+    out = []
+    for item in fields.split(", "):
+        expr, _, name = item.partition(" AS ")
+        out.append(f"'{name or expr}', {expr}")
+    return ", ".join(out)
 
 
 def error_counts(
@@ -321,23 +396,60 @@ def error_counts(
     return add_to_grid(grid, [_error_family(errors, window_hours)])
 
 
-def _error_family(errors: DataFrame, window_hours: int) -> GridFamily:
-    if window_hours <= 0:
+def _error_family(
+    errors: DataFrame, window_hours: int | Sequence[int], since_cap_hours: int | None = None
+) -> GridFamily:
+    """Error counts per window (one exploded copy of each error per grid row whose window holds
+    it) and, with since_cap_hours, `{e}_hours_since` = hours since the last error of that code at
+    or before T, capped at since_cap_hours (also when there is none): the cap is what keeps it a
+    bounded lookback, so a partition with that much error history equals a recompute."""
+    windows = [window_hours] if isinstance(window_hours, int | float) else list(window_hours)
+    if not windows or any(w <= 0 for w in windows):
         raise ValueError(f"error window must be positive, got {window_hours} h")
-    parts = errors.filter(F.col("errorID").isin(*ERROR_CODES)).select(
-        "machineID",
-        spread_to_grid(micros("datetime"), 0, round(window_hours * HOUR_US)).alias("_k"),
-        F.col("errorID").alias("_e_code"),
-    )
-    names = _error_columns(window_hours)
-    return GridFamily(
-        parts=parts,
-        aggregates=[
-            F.count(F.when(F.col("_e_code") == e, 1)).alias(f"_e_{name}")
+    known = errors.filter(F.col("errorID").isin(*ERROR_CODES))
+    aggregates: list[Column] = []
+    outputs: list[Column] = []
+    parts = []
+    for w in windows:
+        names = _error_columns(w)
+        parts.append(
+            known.select(
+                "machineID",
+                spread_to_grid(micros("datetime"), 0, round(w * HOUR_US)).alias("_k"),
+                F.col("errorID").alias(f"_e_code_{w}"),
+            )
+        )
+        aggregates += [
+            F.count(F.when(F.col(f"_e_code_{w}") == e, 1)).alias(f"_e_{name}")
             for e, name in zip(ERROR_CODES, names, strict=True)
-        ],
-        outputs=[F.col(f"_e_{name}").cast("int").alias(name) for name in names],
-    )
+        ]
+        outputs += [F.col(f"_e_{name}").cast("int").alias(name) for name in names]
+    running: list[str] = []
+    if since_cap_hours is not None:
+        parts.append(
+            known.groupBy("machineID", grid_index().alias("_k")).agg(
+                *(
+                    F.max(F.when(F.col("errorID") == e, micros("datetime"))).alias(f"_s_{e}")
+                    for e in ERROR_CODES
+                )
+            )
+        )
+        aggregates += [F.max(f"_s_{e}").alias(f"_s_last_{e}") for e in ERROR_CODES]
+        running = [f"_s_last_{e}" for e in ERROR_CODES]
+        t_us = micros("datetime")
+        cap = float(since_cap_hours)
+        outputs += [
+            F.least(
+                F.coalesce(
+                    (t_us - F.col(f"_s_last_{e}_upto")).cast("double") / F.lit(float(HOUR_US)),
+                    F.lit(cap),
+                ),
+                F.lit(cap),
+            ).alias(f"{e}_hours_since")
+            for e in ERROR_CODES
+        ]
+    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
+    return GridFamily(parts=union, aggregates=aggregates, outputs=outputs, running=running)
 
 
 def days_since_replacement(
@@ -431,8 +543,16 @@ def machine_features(
         return df.filter((us > F.lit(first_us - lookback_us)) & (us <= F.lit(last_us)))
 
     families = [
-        _telemetry_family(within(telemetry, windows[-1] * HOUR_US), windows),
-        _error_family(within(errors, round(error_window_hours * HOUR_US)), error_window_hours),
+        _telemetry_family(
+            within(telemetry, max(windows[-1], BASELINE_HOURS) * HOUR_US), windows, baseline=True
+        ),
+        _error_family(
+            within(
+                errors, max(*_error_windows(error_window_hours), ERROR_SINCE_CAP_HOURS) * HOUR_US
+            ),
+            _error_windows(error_window_hours),
+            ERROR_SINCE_CAP_HOURS,
+        ),
         _maintenance_family(maintenance_history, unknown_since, first, last_us),
     ]
     rows = add_to_grid(feature_grid(machines, start, end), families)

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, ERROR_CODES, SENSORS
 from pdm_assets.transforms.alert_episodes import (
+    DEFAULT_EPISODE_GAP_HOURS,
     DEFAULT_LANDING_INTERVAL_HOURS,
     alert_episodes,
     alert_rows,
@@ -83,39 +84,94 @@ def score_features(
 def maintenance_alerts(
     scores: DataFrame,
     features: DataFrame,
-    threshold: float,
+    threshold: float | Column,
     explain_columns: Sequence[str] = EXPLAIN_COLUMNS,
     top_features: int = 3,
+    act_threshold: float | Column | None = None,
+    gap_hours: float = DEFAULT_EPISODE_GAP_HOURS,
 ) -> DataFrame:
-    """The alert list: one row per machine and UTC day whose highest risk that day is >= threshold.
+    """The alert list: one row per alert *episode* open on the UTC day, not one per hour.
 
-    Columns: day (date), rank (int, 1..n per day by risk desc, then machineID), machineID,
-    datetime (of the machine's riskiest row; earliest on ties), component (argmax of
-    p_comp1..p_comp4), risk, model_version, available_at (of that row), explanation (string),
-    top_features
-    (array<struct<name, z, value>>, by |z| desc). The schema is the same with zero alerts.
+    A score row alerts when risk >= `threshold` (the watch level); it is an *act* row when also
+    risk >= `act_threshold` (None: no act level). Alert rows of one machine and component (the
+    argmax of p_comp1..p_comp4) at most `gap_hours` apart form an episode, as in
+    alert_episodes. Thresholds may be columns (each row's model's thresholds).
+
+    Columns: day (date), rank (int, 1..n per day: act episodes first, then by risk desc, then
+    machineID), machineID, component, level ("act" once any of its rows reached act, else
+    "watch"), episode_id ("<machine>-<component>-<first alert yyyyMMddHH>"), risk (the
+    episode's highest), datetime (its riskiest row; earliest on ties), first_alert, last_alert,
+    available_at (when its first alert could be published), act_available_at (when its first act
+    row could be published; null for watch), alerts (hourly rows in it), model_version,
+    explanation (string) and top_features (array<struct<name, z, value>>, by |z| desc) of the
+    riskiest row. The schema is the same with zero alerts. Episodes are formed from the rows
+    given (a day's scores): one that carries on from the previous day starts a new id that day.
 
     The explanation lists the `top_features` inputs of `explain_columns` whose value is furthest,
     in fleet standard deviations, from the mean of all machines in `features` at that same
     datetime, e.g. "vibration_mean_24h +3.2σ vs fleet; error5_count_24h +2.5σ". A feature that is
     null for the machine or constant across the fleet has no z and is skipped.
     """
-    riskiest = Window.partitionBy("machineID", "day").orderBy(F.desc("risk"), "datetime")
-    by_day = Window.partitionBy("day").orderBy(F.desc("risk"), "machineID")
+    watch = threshold if isinstance(threshold, Column) else F.lit(float(threshold))
+    if act_threshold is None:
+        act = F.lit(None).cast("double")
+    else:
+        act = act_threshold if isinstance(act_threshold, Column) else F.lit(float(act_threshold))
+    rows = (
+        scores.filter(F.col("risk") >= watch)
+        .withColumn("day", utc_day())
+        .withColumn("component", component_at_risk())
+        .withColumn("_act", F.coalesce(F.col("risk") >= act, F.lit(False)))
+    )
+    # Episodes are formed per UTC day (the table's partition), so a range run writes exactly what
+    # day-by-day runs write.
+    series = Window.partitionBy("day", "machineID", "component").orderBy("datetime")
+    t = micros("datetime")
+    new_episode = (
+        F.lag(t).over(series).isNull()
+        | ((t - F.lag(t).over(series)) > F.lit(round(gap_hours * HOUR_US)))
+    ).cast("int")
+    rows = rows.withColumn("_new", new_episode).withColumn("_ep", F.sum("_new").over(series))
+    episode = Window.partitionBy("day", "machineID", "component", "_ep")
+    riskiest = episode.orderBy(F.desc("risk"), "datetime")
+    rows = rows.select(
+        "*",
+        F.min("datetime").over(episode).alias("first_alert"),
+        F.max("datetime").over(episode).alias("last_alert"),
+        F.min("available_at").over(episode).alias("_first_available"),
+        F.min(F.when(F.col("_act"), F.col("available_at"))).over(episode).alias("act_available_at"),
+        F.count(F.lit(1)).over(episode).alias("alerts"),
+        F.max(F.col("_act").cast("int")).over(episode).alias("_any_act"),
+        F.row_number().over(riskiest).alias("_n"),
+    )
+    level = F.when(F.col("_any_act") == 1, F.lit("act")).otherwise(F.lit("watch"))
+    episode_id = F.concat_ws(
+        "-",
+        F.col("machineID").cast("string"),
+        F.col("component"),
+        F.date_format("first_alert", "yyyyMMddHH"),
+    )
+    by_day = Window.partitionBy("day").orderBy(
+        F.desc(F.col("_any_act")), F.desc("risk"), "machineID", "component"
+    )
     alerts = (
-        scores.withColumn("day", utc_day())
-        .withColumn("_n", F.row_number().over(riskiest))
-        .filter((F.col("_n") == 1) & (F.col("risk") >= F.lit(float(threshold))))
+        rows.filter(F.col("_n") == 1)
         .withColumn("rank", F.row_number().over(by_day))
         .select(
             "day",
             "rank",
             "machineID",
-            "datetime",
-            component_at_risk().alias("component"),
+            "component",
+            level.alias("level"),
+            episode_id.alias("episode_id"),
             "risk",
+            "datetime",
+            "first_alert",
+            "last_alert",
+            F.col("_first_available").alias("available_at"),
+            "act_available_at",
+            F.col("alerts").cast("int").alias("alerts"),
             "model_version",
-            "available_at",
         )
     )
 
@@ -164,11 +220,17 @@ def maintenance_alerts(
         "day",
         F.col("rank").cast("int").alias("rank"),
         "machineID",
-        "datetime",
         "component",
+        "level",
+        "episode_id",
         "risk",
-        "model_version",
+        "datetime",
+        "first_alert",
+        "last_alert",
         "available_at",
+        "act_available_at",
+        "alerts",
+        "model_version",
         explanation.alias("explanation"),
         "top_features",
     )

@@ -5,7 +5,7 @@ import pytest
 
 from pdm_assets.checks import ALL_CHECKS
 from pdm_assets.definitions import build_assets
-from pdm_assets.partitions import partition_range_tags
+from pdm_assets.partitions import materialize_days
 from pdm_assets.resources.deployments import build_resources
 from pdm_assets.settings import load_settings
 
@@ -32,15 +32,13 @@ class Platform:
         partition_key=None,
         run_config=None,
     ):
-        tags = {}
-        if first is not None:
-            tags = partition_range_tags(first, last or first)
-        return dg.materialize(
+        return materialize_days(
             [*self.assets, *(ALL_CHECKS if checks else [])],
-            selection=selection,
-            instance=self.instance,
-            resources=self.resources,
-            tags=tags,
+            selection,
+            self.instance,
+            self.resources,
+            first,
+            last,
             raise_on_error=raise_on_error,
             partition_key=partition_key,
             run_config=run_config,

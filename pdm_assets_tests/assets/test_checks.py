@@ -41,7 +41,7 @@ def test_failed_feature_check_blocks_training_and_scoring_until_fixed(platform, 
         e for e in result.get_asset_check_evaluations() if e.check_name == "machine_features_valid"
     ]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    rows = 2 * 2 * 6 * 2  # two grid rows a day, 6 machines, 2 days, every row twice
+    rows = 24 * 2 * 6 * 2  # 24 hourly grid rows a day, 6 machines, 2 days, every row twice
     assert evaluation.description == (
         f"failed: duplicate (machineID, datetime): {rows // 2} (rows checked: {rows})"
     )

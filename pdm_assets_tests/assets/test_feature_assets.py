@@ -81,7 +81,7 @@ def test_day_by_day_equals_single_run_equals_one_recompute(raw_week, spark):
         date(2014, 1, 1),
     )
     _assert_same(_sorted(recomputed.toPandas()), single_features)
-    assert len(single_features) == 6 * 2 * len(DAYS)
+    assert len(single_features) == 6 * 24 * len(DAYS)
 
 
 def test_metadata_is_per_partition_in_a_single_run(raw_week):
@@ -99,7 +99,7 @@ def test_metadata_is_per_partition_in_a_single_run(raw_week):
         m.partition: m.metadata["dagster/row_count"].value
         for m in features.asset_materializations_for_node("machine_features")
     }
-    assert rows == {d: 12 for d in DAYS}
+    assert rows == {d: 6 * 24 for d in DAYS}  # 6 machines, hourly grid
     partial = {
         m.partition: m.metadata["partial_window_share"].value
         for m in features.asset_materializations_for_node("machine_features")

@@ -24,40 +24,27 @@ def _model(platform, month):
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, spark):
     """12 machines, 2015-01-01 .. 2015-03-08 of raw data, features and labels."""
-    import os
-
     from pdm_assets_tests.assets.conftest import Platform
 
     data = tmp_path_factory.mktemp("model-assets")
-    env = {
-        "PDM_DATA_DIR": str(data / "data"),
-        "PDM_MACHINES": "12",
-        "PDM_SOURCE": "simulator",
-    }
-    saved = {k: os.environ.get(k) for k in [*env, "MLFLOW_TRACKING_URI"]}
-    os.environ.update(env)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    try:
-        with dg.instance_for_test() as instance:
-            platform = Platform(instance)
-            assert platform.run(["machines"]).success
-            assert platform.run(FEATURES, "2015-01-01", "2015-03-08").success
-            assert platform.run(["failure_labels"], "2015-01-01", "2015-03-06").success
-            assert _model(platform, "2015-02-01").success
-            assert _model(platform, "2015-03-01").success
-            yield platform
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("PDM_DATA_DIR", str(data / "data"))
+        env.setenv("PDM_MACHINES", "12")
+        env.setenv("PDM_SOURCE", "simulator")
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)
+        platform = Platform(instance)
+        assert platform.run(["machines"]).success
+        assert platform.run(FEATURES, "2015-01-01", "2015-03-08").success
+        assert platform.run(["failure_labels"], "2015-01-01", "2015-03-06").success
+        assert _model(platform, "2015-02-01").success
+        assert _model(platform, "2015-03-01").success
+        yield platform
 
 
 def test_training_window_ends_one_horizon_before_the_period():
     w = training_window(datetime(2015, 3, 1), date(2015, 1, 1), 48)
     assert (w.first_day, w.last_day) == (date(2015, 1, 1), date(2015, 2, 26))
-    # A row at T is in only if T + 48 h < 2015-03-01: 02-26 12:00 is, 02-27 00:00 is not.
+    # A row at T is in only if T + 48 h < 2015-03-01 (hourly rows: 02-26 23:00 is, 02-27 00:00 not).
     w36 = training_window(datetime(2015, 3, 1), date(2015, 1, 1), 36)
     assert w36.last_day == date(2015, 2, 27)
     year = training_window(datetime(2016, 6, 1), date(2015, 1, 1), 48)
@@ -73,8 +60,9 @@ def test_model_partition_records_its_window_and_rows(history):
     assert run.data.params["window_last_day"] == "2015-02-26"
     # Exactly the rows whose label horizon ended before March: a moved cutoff changes the count.
     features = history.store.read("machine_features", [f"2015-02-{d:02d}" for d in range(1, 29)])
-    usable = features.where(F.col("datetime") < F.lit(datetime(2015, 2, 26, 12, 0, 1))).count()
-    january = 12 * 2 * 31
+    # Hourly rows: the last usable one is 02-26 23:00 (+ 48 h < 03-01 00:00).
+    usable = features.where(F.col("datetime") < F.lit(datetime(2015, 2, 27))).count()
+    january = 12 * 24 * 31
     client = mlflow.MlflowClient()
     version = client.get_model_version(record["model_name"], record["version"])
     assert version.tags["dagster.partition"] == "2015-03-01"
@@ -89,12 +77,17 @@ def test_model_partition_records_its_window_and_rows(history):
         .asset_materialization.metadata
     )
     used = meta["training_rows"].value + meta["holdout_rows"].value
-    gap_rows = 12 * 4  # the 48 h between training and hold-out
+    gap_rows = 12 * 48  # the 48 h between training and hold-out
     assert used + gap_rows == january + usable
     assert (
         "| comp1 |" in meta["confusion_matrix"].value or "comp1" in meta["confusion_matrix"].value
     )
     assert meta["model_version"].value == record["version"]
+    # Two alert levels chosen on the hold-out: in the record, the metadata and MLflow.
+    assert record["alert_threshold"] == record["watch_threshold"] <= record["act_threshold"]
+    assert "| watch |" in meta["alert_levels"].value and "| act |" in meta["alert_levels"].value
+    assert run.data.metrics["act_threshold"] == pytest.approx(record["act_threshold"])
+    assert run.data.metrics["watch_threshold"] == pytest.approx(record["watch_threshold"])
 
 
 def test_scores_use_the_version_each_period_recorded(history):
@@ -133,7 +126,7 @@ def test_registered_version_loads_back_with_the_same_predictions(history):
     again = model.transform(features).select("machineID", "datetime", "probability").toPandas()
     stored = history.store.read("failure_scores", ["2015-03-05"]).toPandas()
     merged = stored.merge(again, on=["machineID", "datetime"])
-    assert len(merged) == len(stored) == 24
+    assert len(merged) == len(stored) == 12 * 24  # 12 machines, hourly rows
     for i, name in enumerate(["p_none", "p_comp1", "p_comp2", "p_comp3", "p_comp4"]):
         assert (merged[name] - merged["probability"].map(lambda v, i=i: v[i])).abs().max() < 1e-12
 
@@ -154,8 +147,14 @@ def test_alerts_are_ranked_explained_and_above_threshold(history):
     for _, day in alerts.groupby("day"):
         day = day.sort_values("rank")
         assert list(day["rank"]) == list(range(1, len(day) + 1))
-        assert list(day["risk"]) == sorted(day["risk"], reverse=True)
-        assert day["machineID"].is_unique
+        # act episodes first, each level by risk
+        act_first = list(day["level"].map({"act": 0, "watch": 1}))
+        assert act_first == sorted(act_first)
+        for _, level in day.groupby("level"):
+            assert list(level["risk"]) == sorted(level["risk"], reverse=True)
+        # one open episode per machine and component on a day
+        assert not day.duplicated(["machineID", "component"]).any()
+        assert (day["alerts"] >= 1).all() and day["episode_id"].is_unique
     assert (alerts["risk"] >= 0.05).all()
     assert alerts["component"].isin(["comp1", "comp2", "comp3", "comp4"]).all()
     assert alerts["explanation"].str.contains("σ").all()

@@ -75,7 +75,7 @@ def test_each_alert_partition_of_a_range_run_has_its_own_alert_table(history):
         table = meta["top_alerts"].value
         assert table.count(f"| {day} ") == min(len(stored), 10), table
         best = stored.sort_values("rank").iloc[0]
-        assert f"| 1 | {best.machineID} | {best.component} |" in table
+        assert f"| 1 | {best.level} | {best.machineID} | {best.component} |" in table
         tables.add(table)
     assert len(tables) == len(SCORE_DAYS)
 

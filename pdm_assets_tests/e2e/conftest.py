@@ -65,7 +65,7 @@ def build_history(model_month: str) -> None:
 
     from pdm_assets.definitions import build_definitions
     from pdm_assets.landing import land_simulated_days
-    from pdm_assets.partitions import partition_range_tags
+    from pdm_assets.partitions import materialize_days
     from pdm_assets.settings import load_settings
     from pdm_assets.simulator import FleetSimulator
 
@@ -98,15 +98,14 @@ def build_history(model_month: str) -> None:
         ("model", ["failure_model"], model_month, model_config),
     ]:
         t = time.monotonic()
-        tags = {}
-        if isinstance(span_or_key, tuple):
-            tags = partition_range_tags(*span_or_key)
-        result = dg.materialize(
+        first, last = span_or_key if isinstance(span_or_key, tuple) else (None, None)
+        result = materialize_days(
             assets,
-            selection=selection,
-            instance=instance,
-            resources=defs.resources,
-            tags=tags,
+            selection,
+            instance,
+            defs.resources,
+            first,
+            last,
             partition_key=span_or_key if isinstance(span_or_key, str) else None,
             run_config=run_config,
         )

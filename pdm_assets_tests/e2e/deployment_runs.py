@@ -16,13 +16,24 @@ FIRST_DAY, LAST_RAW_DAY, LAST_LABEL_DAY = "2015-01-01", "2015-01-04", "2015-01-0
 HISTORY_START = "2014-12-18"
 RAW = ["raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
 FEATURES = ["component_replacements", "machine_features"]
+# The model scenario: the first model period whose training window (from FIRST_DAY) is complete,
+# and the first day it scores (the month of D minus the horizon and a day).
+MODEL_MONTH, LAST_TRAINING_DAY, SCORE_DAY = "2015-02-01", "2015-01-29", "2015-02-04"
+SMALL_MODEL = {"num_trees": 5, "max_depth": 4, "holdout_days": 7}
 # stage -> (selection, first partition, last partition); None: unpartitioned
 STAGES: dict[str, tuple[list[str], str | None, str | None]] = {
     "machines": (["machines"], None, None),
     "raw": (RAW, FIRST_DAY, LAST_RAW_DAY),
     "features": (FEATURES, FIRST_DAY, LAST_RAW_DAY),
     "labels": (["failure_labels"], FIRST_DAY, LAST_LABEL_DAY),
+    "raw_to_score_day": (RAW, FIRST_DAY, SCORE_DAY),
+    "features_to_score_day": (FEATURES, FIRST_DAY, SCORE_DAY),
+    "training_labels": (["failure_labels"], FIRST_DAY, LAST_TRAINING_DAY),
+    "model": (["failure_model"], MODEL_MONTH, MODEL_MONTH),
+    "scores": (["failure_scores"], SCORE_DAY, SCORE_DAY),
+    "alerts": (["maintenance_alerts"], SCORE_DAY, SCORE_DAY),
 }
+RUN_CONFIG = {"model": {"ops": {"failure_model": {"config": SMALL_MODEL}}}}
 
 
 def run_stages(stages: list[str]) -> dict[str, Any]:
@@ -30,7 +41,7 @@ def run_stages(stages: list[str]) -> dict[str, Any]:
     import dagster as dg
 
     from pdm_assets.definitions import build_assets
-    from pdm_assets.partitions import partition_range_tags
+    from pdm_assets.partitions import materialize_days
     from pdm_assets.resources.deployments import build_resources
 
     resources = build_resources()
@@ -39,12 +50,14 @@ def run_stages(stages: list[str]) -> dict[str, Any]:
         for stage in stages:
             selection, first, last = STAGES[stage]
             started = time.monotonic()
-            result = dg.materialize(
+            result = materialize_days(
                 build_assets(),
-                selection=selection,
-                instance=instance,
-                resources=resources,
-                tags=partition_range_tags(first, last) if first else {},
+                selection,
+                instance,
+                resources,
+                first,
+                last,
+                run_config=RUN_CONFIG.get(stage),
             )
             assert result.success, stage
             timings[stage] = round(time.monotonic() - started, 1)

@@ -168,9 +168,20 @@ def test_alerts_asset_page_shows_partitions_and_latest_alert_table(page, scored_
     if none_raised.count():  # a quiet day for this tiny fleet: the entry says so
         return
     headers = [h.strip() for h in alerts.locator("th").all_inner_texts()]
-    assert headers == ["rank", "machine", "component", "risk", "time", "why"]
+    assert headers == [
+        "rank",
+        "level",
+        "machine",
+        "component",
+        "risk",
+        "time",
+        "first published",
+        "alert hours",
+        "episode",
+        "why",
+    ]
     rows = alerts.locator("tr:has(td)")
     assert rows.count() >= 1
     first = [c.strip() for c in rows.first.locator("td").all_inner_texts()]
-    assert first[0] == "1" and first[2].startswith("comp"), first
+    assert first[0] == "1" and first[1] in ("watch", "act") and first[3].startswith("comp"), first
     print(f"\nbrowser alerts page: {time.monotonic() - started:.1f} s")

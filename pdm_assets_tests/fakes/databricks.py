@@ -22,7 +22,9 @@ Fidelity limits (what it does NOT emulate):
 - ``dbutils`` has only ``fs`` basics and ``secrets.get`` from a dict; no widgets, no notebooks.
 - No Unity Catalog, no Delta (the pyspark package has no Delta jars), no MLflow server.
 - One task per run, no job definitions (``jobs/create``), permissions, repair, queueing, cluster
-  logs (``wait_for_logs``), rate limits or run-duration costs (``*_duration`` are wall times).
+  logs (``wait_for_logs``) or rate limits. ``runs/get`` reports ``start_time``/``end_time`` and
+  ``setup_``/``execution_``/``cleanup_``/``run_duration`` like the real API, but they are wall
+  times of a local subprocess (setup is only the moment before it starts, not a cluster start).
 - DBFS block size limits (1 MB ``add-block``) and the 2 GB file limit are not enforced.
 """
 
@@ -46,7 +48,7 @@ from urllib.parse import parse_qs, urlparse
 
 RUNTIME_SCRIPT = Path(__file__).with_name("databricks_runtime.py")
 CLUSTER_ID = "0101-000000-standin"
-RUN_TIMEOUT_SECONDS = 300
+RUN_TIMEOUT_SECONDS = 1200  # a run is killed (FAILED) after this; generous for a loaded machine
 
 
 class ApiError(Exception):
@@ -63,6 +65,7 @@ class SubmittedRun:
     result_state: str | None = None
     state_message: str = ""
     start_time: int = field(default_factory=lambda: int(time.time() * 1000))
+    running_at: int = 0  # when the task started (PENDING ended)
     end_time: int = 0
     log: str = ""
     process: subprocess.Popen | None = None
@@ -75,6 +78,10 @@ class SubmittedRun:
         if self.result_state:
             state["result_state"] = self.result_state
         task = self.request["tasks"][0]
+        # As the real service: durations in ms, 0 until known; setup is the time spent PENDING
+        # (cluster start-up on a real job cluster), execution the task's, cleanup after it.
+        setup = (self.running_at or self.end_time or self.start_time) - self.start_time
+        execution = (self.end_time - self.running_at) if self.end_time and self.running_at else 0
         return {
             "run_id": self.run_id,
             "job_id": 1000 + self.run_id,
@@ -83,6 +90,10 @@ class SubmittedRun:
             "state": state,
             "start_time": self.start_time,
             "end_time": self.end_time,
+            "setup_duration": setup,
+            "execution_duration": execution,
+            "cleanup_duration": 0,
+            "run_duration": (self.end_time - self.start_time) if self.end_time else 0,
             "tasks": [
                 {
                     "run_id": self.run_id,
@@ -382,6 +393,7 @@ class FakeDatabricks:
                 ),
             }
         )
+        run.running_at = int(time.time() * 1000)
         run.life_cycle_state = "RUNNING"
         log_path = workdir / "driver.log"
         with log_path.open("w") as log:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pdm_assets.automation import jobs
 from pdm_assets.resources.storage import PHASE_HOOK_ENV, PartitionedTableStore
 from pdm_assets.simulator import FleetSimulator
 
@@ -99,3 +100,46 @@ def is_version(got: dict[str, tuple[int, float]], want: dict[str, tuple[int, flo
 def versions():
     """What seed 1 (the stored version) and seed 2 (the new one) look like, per day."""
     return {1: expected_signature(1), 2: expected_signature(2)}
+
+
+# --- a small trained history, with sentinel secrets in the environment ---------------------------
+SECRETS = {
+    "DATABRICKS_HOST": "https://sentinel-host-4b7d.cloud.databricks.com",
+    "DATABRICKS_TOKEN": "dapi-SENTINEL-0f9e8d7c6b5a4f3e2d1c",
+    "MLFLOW_TRACKING_TOKEN": "mlflow-SENTINEL-token-91ab",
+    "MLFLOW_TRACKING_USERNAME": "pdm-bot",
+    "MLFLOW_TRACKING_PASSWORD": "mlflow-SENTINEL-password-52cd",
+}
+JANUARY_FEATURES = [*jobs.RAW_ASSETS, *jobs.FEATURE_ASSETS]
+
+
+def january_env(data_dir: Path) -> dict[str, str]:
+    """3 machines from the simulator, a local deployment, and the sentinel secrets."""
+    return {
+        "PDM_DATA_DIR": str(data_dir),
+        "PDM_MACHINES": "3",
+        "PDM_SOURCE": "simulator",
+        "PDM_DEPLOYMENT": "local",
+        **SECRETS,
+    }
+
+
+@pytest.fixture(scope="session")
+def january(tmp_path_factory, spark):
+    """Features of 2015-01-01..01-31 and labels to 01-29 (the window of February's model), built
+    in this process by real runs while the sentinel secrets are set."""
+    import dagster as dg
+
+    from pdm_assets_tests.assets.conftest import Platform
+
+    data = tmp_path_factory.mktemp("january") / "data"
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        for key, value in january_env(data).items():
+            env.setenv(key, value)
+        for key in ("MLFLOW_TRACKING_URI", "PDM_MLFLOW_TRACKING_URI", "PDM_TABLES_ROOT"):
+            env.delenv(key, raising=False)
+        platform = Platform(instance)
+        assert platform.run(["machines"]).success
+        assert platform.run(JANUARY_FEATURES, "2015-01-01", "2015-01-31").success
+        assert platform.run(["failure_labels"], "2015-01-01", "2015-01-29").success
+        yield platform, data

@@ -145,3 +145,59 @@ def test_settings_from_env_new_cluster():
         {"PDM_DATABRICKS_NEW_CLUSTER": '{"spark_version": "15.4.x-scala2.12"}'}
     )
     assert settings.cluster == {"new": {"spark_version": "15.4.x-scala2.12"}}
+
+
+def _kinds(deployment: str) -> dict[str, set[str]]:
+    from pdm_assets.resources.deployments import deployment_assets
+
+    return {
+        spec.key.to_user_string(): set(spec.kinds)
+        for asset in deployment_assets(build_assets(), deployment)
+        for spec in asset.specs
+    }
+
+
+def test_databricks_kind_on_every_remotely_run_asset_only_on_databricks():
+    remote = _kinds("databricks")
+    assert all("databricks" in remote[name] for name in SPARK_ASSETS)
+    assert {"pyspark", "mlflow", "databricks"} <= remote["failure_model"]
+    assert not any("databricks" in kinds for kinds in _kinds("local").values())
+    assert not any("databricks" in kinds for kinds in _kinds("spark-cluster").values())
+
+
+def test_definitions_show_the_databricks_kind_when_deployed_there(monkeypatch):
+    from pdm_assets.definitions import build_definitions
+
+    _databricks_env(monkeypatch, PDM_DATABRICKS_CLUSTER_ID="0101-000000-abc")
+    # Resolving reads the current instance's definitions state: give it a live one, not
+    # whatever instance an earlier test left as current.
+    with dg.instance_for_test():
+        spec = build_definitions().resolve_assets_def("failure_scores").specs_by_key
+    assert "databricks" in spec[dg.AssetKey("failure_scores")].kinds
+
+
+def test_cluster_minutes_from_a_runs_get_answer():
+    from pdm_assets.resources.databricks_launcher import run_cost_metadata
+
+    single_task = {
+        "run_id": 7,
+        "run_page_url": "https://adb-1.azuredatabricks.net/#job/1/run/7",
+        "state": {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS"},
+        "start_time": 1_000,
+        "end_time": 400_000,
+        "setup_duration": 240_000,  # a new job cluster starting
+        "execution_duration": 150_000,
+        "cleanup_duration": 6_000,
+        "tasks": [{"cluster_instance": {"cluster_id": "0101-abc"}}],
+    }
+    metadata = run_cost_metadata(single_task)
+    assert metadata["databricks_cluster_minutes"] == 6.6  # 396 s
+    assert metadata["databricks_setup_seconds"] == 240.0
+    assert metadata["databricks_execution_seconds"] == 150.0
+    assert metadata["databricks_state"] == "TERMINATED SUCCESS"
+    assert metadata["databricks_cluster_id"] == "0101-abc"
+    assert metadata["databricks_run_url"].value.endswith("/run/7")
+    # Multi-task runs report run_duration; without durations, end - start.
+    assert run_cost_metadata({"run_duration": 90_000})["databricks_cluster_minutes"] == 1.5
+    only_times = {"start_time": 0, "end_time": 30_000, "state": {}}
+    assert run_cost_metadata(only_times)["databricks_cluster_minutes"] == 0.5

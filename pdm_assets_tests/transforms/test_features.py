@@ -52,15 +52,15 @@ def machines_df(spark, rows=((1, "model1", 3),)):
 # --- grid ----------------------------------------------------------------------------------------
 
 
-def test_feature_grid_is_twelve_hourly_aligned_and_half_open(spark):
+def test_feature_grid_is_hourly_aligned_and_half_open(spark):
     machines = machines_df(spark, [(1, "model1", 3), (2, "model2", 4)])
     # start between grid times rounds up; end is exclusive even when it is a grid time.
-    got = collect(feature_grid(machines, datetime(2015, 1, 1, 5), datetime(2015, 1, 2, 12)))
+    got = collect(feature_grid(machines, datetime(2015, 1, 1, 5, 30), datetime(2015, 1, 1, 8)))
     assert sorted(got) == [
-        (1, "2015-01-01T12:00"),
-        (1, "2015-01-02T00:00"),
-        (2, "2015-01-01T12:00"),
-        (2, "2015-01-02T00:00"),
+        (1, "2015-01-01T06:00"),
+        (1, "2015-01-01T07:00"),
+        (2, "2015-01-01T06:00"),
+        (2, "2015-01-01T07:00"),
     ]
     assert set(next(iter(got.values()))) == {"machineID", "datetime"}
 
@@ -131,9 +131,9 @@ def rolling_case(spark):
 
 def test_rolling_stats_match_numpy_for_every_row_and_window(rolling_case):
     readings, got = rolling_case
-    assert len(got) == 4 * 3
+    assert len(got) == 4 * 25  # hourly grid rows T-12h .. T+12h
     for machine in (1, 2, 3, 4):
-        for grid_time in (T - 12 * H, T, T + 12 * H):
+        for grid_time in (T + h * H for h in range(-12, 13)):
             row = got[(machine, iso(grid_time))]
             for w in (12, 24, 36):
                 for key, want in _expected(readings, machine, grid_time, w).items():
@@ -202,8 +202,8 @@ def test_rolling_std_is_stable_when_spread_is_tiny_next_to_the_level(spark):
 
 def test_rolling_rejects_windows_off_the_grid(spark):
     grid = feature_grid(machines_df(spark), T, T + H)
-    with pytest.raises(ValueError, match="multiples of 12"):
-        rolling_telemetry_stats(spark.createDataFrame([], TELEMETRY_DDL), grid, (12, 30))
+    with pytest.raises(ValueError, match="positive multiples of 1 h"):
+        rolling_telemetry_stats(spark.createDataFrame([], TELEMETRY_DDL), grid, (12, 0))
 
 
 # --- error counts -------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_error_counts_window_is_open_at_t_minus_24h_and_closed_at_t(spark):
     )
     machines = machines_df(spark, [(1, "model1", 3), (2, "model1", 3)])
     got = collect(error_counts(errors, feature_grid(machines, T - 12 * H, T + 13 * H)))
-    assert len(got) == 6
+    assert len(got) == 2 * 25
 
     def counts(machine, t):
         row = got[(machine, iso(t))]
@@ -239,6 +239,8 @@ def test_error_counts_window_is_open_at_t_minus_24h_and_closed_at_t(spark):
     assert counts(1, T + 12 * H) == [0, 1, 1, 0, 1]
     assert counts(2, T - 12 * H) == [0, 0, 0, 0, 0]
     assert counts(2, T) == [0, 0, 0, 1, 0]
+    # Hourly rows: the error1 at T-24h leaves the window exactly 24 h after it, at T.
+    assert counts(1, T - 1 * H) == [3, 0, 1, 0, 0]
 
 
 # --- days since replacement ---------------------------------------------------------------------
@@ -280,7 +282,7 @@ def test_machine_features_table(spark):
     rng = np.random.default_rng(3)
     start = datetime(2015, 1, 3)  # naive: read as UTC
     telemetry = spark.createDataFrame(
-        _readings(rng, 1, range(-48, 30))  # full history: complete windows
+        _readings(rng, 1, range(-170, 30))  # full history: complete windows and baseline
         + _readings(rng, 2, range(-30, -25))  # T-30h..T-26h only: partial, then nothing
         + _readings(rng, 99, range(-48, 30)),  # not in the inventory: no rows
         TELEMETRY_DDL,
@@ -313,7 +315,7 @@ def test_machine_features_table(spark):
         "partial_window",
     ]
     got = collect(df)
-    assert sorted(got) == [(1, iso(T)), (1, iso(T + 12 * H)), (2, iso(T)), (2, iso(T + 12 * H))]
+    assert sorted(got) == sorted((m, iso(T + h * H)) for m in (1, 2) for h in range(24))
 
     one = got[(1, iso(T))]
     assert (one["model"], one["age"]) == ("model2", 7)
@@ -321,11 +323,27 @@ def test_machine_features_table(spark):
     assert one["partial_window"] is False and one["readings_36h"] == 36
     assert one["error2_count_24h"] == 1 and one["error1_count_24h"] == 0
     assert one["comp3_days_since_replacement"] == 216.0
+    # Error history: counts over 48 h and 7 days, hours since the last error (capped at 168 h).
+    assert one["error2_count_48h"] == 1 and one["error2_count_168h"] == 1
+    assert one["error2_hours_since"] == 3.0 and one["error1_hours_since"] == 168.0
+    assert got[(1, iso(T + 5 * H))]["error2_hours_since"] == 8.0
+    assert got[(1, iso(T - 3 * H + 24 * H))]["error2_count_24h"] == 0
+    # The machine's own baseline: readings in (T-168h, T-48h], and the 24 h mean's deviation
+    # from it in baseline standard deviations, checked against numpy.
+    raw = [r for r in _readings(np.random.default_rng(3), 1, range(-170, 30))]
+    base = np.array([r[2] for r in raw if T - 168 * H < r[0] <= T - 48 * H])
+    last24 = np.array([r[2] for r in raw if T - 24 * H < r[0] <= T])
+    assert len(base) == 120
+    assert math.isclose(one["volt_base_mean"], base.mean(), rel_tol=1e-12)
+    assert math.isclose(one["volt_base_std"], base.std(ddof=1), rel_tol=1e-9)
+    want_dev = (last24.mean() - base.mean()) / base.std(ddof=1)
+    assert math.isclose(one["volt_dev_24h"], want_dev, rel_tol=1e-9, abs_tol=1e-12)
 
     two = got[(2, iso(T))]
     assert [two[f"is_model{i}"] for i in range(1, 5)] == [0, 0, 0, 1]
     assert two["partial_window"] is True and two["readings_36h"] == 5
     assert two["comp3_days_since_replacement"] == 3.75
+    assert two["volt_base_mean"] is None and two["volt_dev_24h"] is None  # no baseline readings
     # No readings at all in the last 36 h: the row is kept, with null statistics.
     empty = got[(2, iso(T + 12 * H))]
     assert empty["readings_36h"] == 0 and empty["partial_window"] is True
@@ -338,19 +356,24 @@ def test_feature_columns_are_stable():
     assert FEATURE_COLUMNS[:6] == ["is_model1", "is_model2", "is_model3", "is_model4", "age"] + [
         "volt_mean_12h"
     ]
-    assert len(FEATURE_COLUMNS) == 4 + 1 + 4 * 2 * 3 + 5 + 4
-    assert FEATURE_COLUMNS[-9:] == [
-        *(f"error{i}_count_24h" for i in range(1, 6)),
+    # models, age, mean/std x 4 sensors x 3 windows, baseline mean/std, deviations x 3 windows,
+    # error counts x 3 windows, hours since each error, days since each replacement.
+    assert len(FEATURE_COLUMNS) == 4 + 1 + 4 * 2 * 3 + 4 * 2 + 4 * 3 + 5 * 3 + 5 + 4
+    assert FEATURE_COLUMNS[-24:] == [
+        *(f"error{i}_count_{w}h" for w in (24, 48, 168) for i in range(1, 6)),
+        *(f"error{i}_hours_since" for i in range(1, 6)),
         *(f"comp{i}_days_since_replacement" for i in range(1, 5)),
     ]
+    assert "rotate_dev_24h" in FEATURE_COLUMNS and "pressure_base_std" in FEATURE_COLUMNS
     assert not any(c.startswith("readings_") for c in FEATURE_COLUMNS)
 
 
 def test_required_input_windows():
     got = required_input_windows(datetime(2015, 1, 3), datetime(2015, 1, 4))
+    # 7 days: the baseline window of telemetry, the 7-day counts and hours-since cap of errors.
     assert got["telemetry"] == (
-        datetime(2015, 1, 1, 12, tzinfo=UTC),
+        datetime(2014, 12, 27, tzinfo=UTC),
         datetime(2015, 1, 4, tzinfo=UTC),
     )
-    assert got["errors"][0] == datetime(2015, 1, 2, tzinfo=UTC)
+    assert got["errors"][0] == datetime(2014, 12, 27, tzinfo=UTC)
     assert got["maintenance"] == (None, datetime(2015, 1, 4, tzinfo=UTC))

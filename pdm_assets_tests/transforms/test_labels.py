@@ -96,7 +96,7 @@ def test_label_index_is_the_position_in_labels(got48):
     assert LABELS == ("none", "comp1", "comp2", "comp3", "comp4")
     for row in got48.values():
         assert LABELS[row["label_index"]] == row["label"]
-    assert len(got48) == 4 * 8  # one row per grid row, machine 9 dropped
+    assert len(got48) == 4 * 96  # one row per hourly grid row (4 days), machine 9 dropped
 
 
 def test_horizon_is_configurable(frames):

@@ -169,13 +169,20 @@ def test_daily_partitions_equal_one_recompute(spark, seed):
         )
     )
     daily = collect(reduce(DataFrame.unionByName, (daily_features(fleet, d) for d in days(ranges))))
-    assert len(full) == 3 * 2 * len(days(ranges))
+    assert len(full) == 3 * 24 * len(days(ranges))  # hourly grid
     assert_same(daily, full)
     # The data must exercise what is compared: short windows, nulls, errors, known replacements.
     rows = list(full.values())
     assert any(r["partial_window"] for r in rows) and not all(r["partial_window"] for r in rows)
     assert any(r["volt_std_12h"] is None for r in rows)
     assert any(r[f"{e}_count_24h"] for r in rows for e in ERROR_CODES)
+    # The 7-day lookbacks: baseline deviations (null without history), week-long error counts
+    # beyond the 24 h ones, hours since an error both below and at the 168 h cap.
+    assert any(r["vibration_dev_24h"] is None for r in rows)
+    assert any(r["vibration_dev_24h"] is not None for r in rows)
+    assert any(r[f"{e}_count_168h"] > r[f"{e}_count_24h"] for r in rows for e in ERROR_CODES)
+    since = [r[f"{e}_hours_since"] for r in rows for e in ERROR_CODES]
+    assert any(s < 168 for s in since) and any(s == 168 for s in since)
     day_us = 86_400_000_000
     first_us = (FIRST_DAY - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     unknown_us = (UNKNOWN_SINCE - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
@@ -285,5 +292,6 @@ def test_records_after_t_never_change_rows_at_or_before_t(leak_base, t0):
         old, new = base[(m, cut + 12 * 3_600_000_000)], perturbed[(m, cut + 12 * 3_600_000_000)]
         assert new["volt_mean_12h"] != old["volt_mean_12h"]
         assert new["error1_count_24h"] == old["error1_count_24h"] + 1
+        assert new["error1_hours_since"] < 12 <= new["error1_hours_since"] + 1e-6
         # Replaced 1 µs after t0: 12 h - 1 µs before the next row.
         assert new["comp4_days_since_replacement"] == (12 * 3_600_000_000 - 1) / 86_400_000_000

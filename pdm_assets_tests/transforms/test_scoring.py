@@ -141,7 +141,7 @@ def fleet_features(spark):
     return spark.createDataFrame(rows, ddl), values[D + 12 * H]
 
 
-def test_maintenance_alerts_rank_threshold_and_explanation(spark):
+def test_maintenance_alerts_are_episodes_with_levels_rank_and_explanation(spark):
     features, at_noon = fleet_features(spark)
     low = (0.9, 0.025, 0.025, 0.025, 0.025)
     special = {
@@ -163,20 +163,43 @@ def test_maintenance_alerts_rank_threshold_and_explanation(spark):
     ]
     scores = spark.createDataFrame(rows, SCORES_DDL)
 
-    alerts = maintenance_alerts(scores, features, threshold=0.5)
+    alerts = maintenance_alerts(scores, features, threshold=0.5, act_threshold=0.8)
     got = alerts.orderBy("day", "rank").collect()
+    # One row per episode (machine, component, rows <= 24 h apart on the day), act first.
     assert [
-        (str(r["day"]), r["rank"], r["machineID"], iso(r["datetime"]), r["component"], r["risk"])
+        (
+            str(r["day"]),
+            r["rank"],
+            r["level"],
+            r["machineID"],
+            r["component"],
+            iso(r["datetime"]),
+            r["risk"],
+            r["alerts"],
+        )
         for r in got
     ] == [
-        ("2015-03-10", 1, 1, "2015-03-10T12:00", "comp4", pytest.approx(0.9)),
-        ("2015-03-10", 2, 7, "2015-03-10T00:00", "comp4", pytest.approx(0.8)),
-        ("2015-03-10", 3, 2, "2015-03-10T12:00", "comp2", pytest.approx(0.75)),
-        ("2015-03-10", 4, 6, "2015-03-10T00:00", "comp3", pytest.approx(0.75)),
-        ("2015-03-10", 5, 4, "2015-03-10T00:00", "comp1", 0.5),
-        ("2015-03-11", 1, 5, "2015-03-11T00:00", "comp2", pytest.approx(0.6)),
+        ("2015-03-10", 1, "act", 1, "comp4", "2015-03-10T12:00", pytest.approx(0.9), 1),
+        ("2015-03-10", 2, "act", 7, "comp3", "2015-03-10T12:00", pytest.approx(0.8), 1),
+        ("2015-03-10", 3, "act", 7, "comp4", "2015-03-10T00:00", pytest.approx(0.8), 1),
+        # machine 2's two alert hours are one episode, shown at its riskiest hour
+        ("2015-03-10", 4, "watch", 2, "comp2", "2015-03-10T12:00", pytest.approx(0.75), 2),
+        ("2015-03-10", 5, "watch", 6, "comp3", "2015-03-10T00:00", pytest.approx(0.75), 1),
+        ("2015-03-10", 6, "watch", 4, "comp1", "2015-03-10T00:00", 0.5, 1),
+        ("2015-03-11", 1, "watch", 5, "comp2", "2015-03-11T00:00", pytest.approx(0.6), 1),
     ]
+    two = got[3]
+    assert two["episode_id"] == "2-comp2-2015031000"
+    assert (iso(two["first_alert"]), iso(two["last_alert"])) == (
+        "2015-03-10T00:00",
+        "2015-03-10T12:00",
+    )
+    assert iso(two["available_at"]) == "2015-03-11T00:00"  # its first alert's publication
+    assert two["act_available_at"] is None and got[0]["act_available_at"] is not None
     assert got[0]["model_version"] == "3"
+    # Without an act threshold every episode is a watch episode.
+    levels = {r["level"] for r in maintenance_alerts(scores, features, 0.5).collect()}
+    assert levels == {"watch"}
 
     # Expected z-scores of machine 1 against the fleet at D 12:00 (sample std), by hand in numpy.
     col = {name: j for j, name in enumerate(EXPLAIN_COLUMNS)}
@@ -204,11 +227,17 @@ def test_maintenance_alerts_rank_threshold_and_explanation(spark):
         "day",
         "rank",
         "machineID",
-        "datetime",
         "component",
+        "level",
+        "episode_id",
         "risk",
-        "model_version",
+        "datetime",
+        "first_alert",
+        "last_alert",
         "available_at",
+        "act_available_at",
+        "alerts",
+        "model_version",
         "explanation",
         "top_features",
     ]

@@ -1,0 +1,85 @@
+"""Watch and act thresholds chosen on hand-made hold-out rows (pure numpy, no Spark)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pdm_assets.transforms.alert_levels import choose_level_thresholds, failures_from_flags
+
+HORIZON = 48
+
+
+def holdout(blocks: dict[tuple[int, int, int], tuple[float, int]], failures) -> pd.DataFrame:
+    """Hourly rows 0..199 of machines 1..3 at risk 0.05 (comp1), with `blocks` {(machine, first
+    hour, last hour): (risk, component)} overriding, and label flags from `failures`
+    [(machine, component, hour)]: a failure at f flags the rows f-48 .. f-1."""
+    rows = []
+    for m in (1, 2, 3):
+        for h in range(200):
+            risk, comp = 0.05, 1
+            for (bm, lo, hi), value in blocks.items():
+                if bm == m and lo <= h <= hi:
+                    risk, comp = value
+            flags = [
+                int(any(fm == m and fc == c and f - HORIZON <= h < f for fm, fc, f in failures))
+                for c in (1, 2, 3, 4)
+            ]
+            rows.append((m, h, risk, comp, *flags))
+    columns = ["machineID", "hour", "risk", "component", *(f"fails_comp{i}" for i in range(1, 5))]
+    return pd.DataFrame(rows, columns=columns)
+
+
+FAILURES = [(1, 1, 100), (2, 2, 150)]
+BLOCKS = {
+    (1, 52, 75): (0.30, 1),  # precursor of machine 1's failure, >= 24 h ahead
+    (1, 76, 99): (0.90, 1),  # confirmed, the last day
+    (2, 102, 125): (0.40, 2),
+    (2, 126, 149): (0.95, 2),
+    (3, 20, 40): (0.35, 3),  # a false precursor
+    (3, 60, 62): (0.85, 4),  # a false confirmation
+}
+
+
+def test_failures_are_recovered_from_the_label_flags():
+    rows = holdout(BLOCKS, FAILURES)
+    got = failures_from_flags(rows)
+    assert sorted(map(tuple, got.to_numpy().tolist())) == [(1, 1, 100), (2, 2, 150)]
+
+
+def test_level_thresholds_come_from_the_holdout():
+    levels = choose_level_thresholds(
+        holdout(BLOCKS, FAILURES), HORIZON, fallback=0.5, min_act_episodes=2
+    )
+    # Watch: each failure's best right-component risk published >= 24 h ahead is 0.30 and 0.40;
+    # catching 90 % of 2 failures needs both: the lower one.
+    assert levels.watch_threshold == pytest.approx(0.30)
+    assert levels.watch_catch_24h == 1.0
+    # At watch, 4 episodes (2 true, the false precursor, the false confirmation).
+    assert (levels.watch_episodes, levels.watch_episode_precision) == (4, 0.5)
+    # Act: below 0.85 the false confirmation keeps precision at 2/3 < 70 %; above it, 2 of 2.
+    assert 0.85 < levels.act_threshold <= 0.90
+    assert (levels.act_episodes, levels.act_episode_precision) == (2, 1.0)
+    assert levels.act_catch_12h == 1.0 and levels.act_target_met
+    assert levels.holdout_failures == 2
+
+    # A different hold-out gives different thresholds: a weaker early signal lowers watch.
+    weaker = {**BLOCKS, (2, 102, 125): (0.20, 2)}
+    assert choose_level_thresholds(
+        holdout(weaker, FAILURES), HORIZON, fallback=0.5, min_act_episodes=2
+    ).watch_threshold == pytest.approx(0.20)
+
+
+def test_act_falls_back_to_the_most_precise_threshold_when_the_target_is_out_of_reach():
+    # With at least 3 episodes required, no threshold reaches 70 %: the best (2/3) is kept and
+    # reported as missing its target.
+    levels = choose_level_thresholds(holdout(BLOCKS, FAILURES), HORIZON, fallback=0.5)
+    assert levels.act_episode_precision == pytest.approx(2 / 3)
+    assert not levels.act_target_met
+    assert levels.act_threshold >= levels.watch_threshold
+
+
+def test_without_failures_both_levels_fall_back():
+    levels = choose_level_thresholds(holdout({}, []), HORIZON, fallback=0.7)
+    assert (levels.watch_threshold, levels.holdout_failures) == (0.7, 0)
+    assert levels.watch_catch_24h is None
