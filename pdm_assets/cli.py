@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -381,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code. Data errors print one clear line instead of a trace."""
     args = build_parser().parse_args(argv)
+    # Beta parameters the platform chose on purpose; a user of the CLI cannot act on them.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Parameter `(backfill_policy|allow_nonexistent_upstream_partitions)` .* in beta",
+    )
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as exc:  # ValidationError is a ValueError
