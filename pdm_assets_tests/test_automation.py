@@ -26,9 +26,6 @@ from pdm_assets.partitions import (
 from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.settings import load_settings
 
-TODAY = datetime.now(UTC).date()
-Y = TODAY - timedelta(days=1)  # the newest daily partition
-
 
 def evaluate_conditions(**kwargs):
     """evaluate_automation_conditions in a worker thread: it calls asyncio.run, which refuses to
@@ -40,8 +37,9 @@ def evaluate_conditions(**kwargs):
 
 
 def day(n: int) -> date:
-    """Y - n days."""
-    return Y - timedelta(days=n)
+    """Y - n days, Y being the newest daily partition (yesterday, read now: a suite may run past
+    midnight UTC, and the partitions and sensors move with the clock)."""
+    return datetime.now(UTC).date() - timedelta(days=n + 1)
 
 
 class Landing:
@@ -124,7 +122,7 @@ def materialized(instance, asset: str, keys) -> None:
 
 # --- the landing-zone sensor ---------------------------------------------------------------------
 def test_a_new_day_requests_its_raw_partition_once(instance, zone):
-    zone.land(Y)
+    zone.land(day(0))
     first = tick(instance, zone)
     assert summary(first) == [("raw_job", iso(0), iso(0))]
     (request,) = first.run_requests
@@ -219,7 +217,7 @@ def test_half_written_days_are_not_requested(instance, zone):
 
 def test_days_without_machines_inventory_wait(instance, zone):
     machines_path(zone.root).unlink()
-    zone.land(Y)
+    zone.land(day(0))
     result = tick(instance, zone)
     assert result.run_requests == [] and "machines.csv" in result.skip_reason.skip_message
 
@@ -314,9 +312,9 @@ def test_a_failed_phase_stops_its_chain(instance, zone):
 
 
 def test_newest_day_correction_is_left_to_automation(instance, zone):
-    zone.land(Y)
+    zone.land(day(0))
     first = tick(instance, zone)
-    zone.land(Y, tables=("errors",), extra=f"{iso(0)} 06:00:00,1,error1\n")
+    zone.land(day(0), tables=("errors",), extra=f"{iso(0)} 06:00:00,1,error1\n")
     second = tick(instance, zone, first.cursor)
     assert summary(second) == [("raw_job", iso(0), iso(0))]
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
@@ -325,7 +323,7 @@ def test_newest_day_correction_is_left_to_automation(instance, zone):
 
 def test_a_new_or_changed_inventory_refreshes_machines(instance, tmp_path):
     zone = Landing(tmp_path / "fresh")  # machines.csv never ingested
-    zone.land(Y)
+    zone.land(day(0))
     first = tick(instance, zone)
     assert summary(first) == [("machines_job", None, None), ("raw_job", iso(0), iso(0))]
     zone.write(machines_path(zone.root), "machineID,model,age\n1,model3,18\n2,model4,7\n")
@@ -365,7 +363,7 @@ def test_a_new_raw_day_makes_automation_request_its_downstream_but_not_the_model
         materialized(instance, asset, history)
     materialized(instance, "failure_labels", history[2:])
     materialized(instance, "score_evaluation", history[2:])
-    materialized(instance, "failure_model", [model_partition_for_day(Y, 48)])
+    materialized(instance, "failure_model", [model_partition_for_day(day(0), 48)])
 
     quiet = evaluate_conditions(defs=defs, instance=instance)
     assert quiet.total_requested == 0
@@ -420,7 +418,7 @@ def test_daily_schedule_scores_yesterday_and_model_schedule_the_current_month():
     monthly = defs.resolve_schedule_def("monthly_model_schedule")
     assert daily.default_status == dg.DefaultScheduleStatus.STOPPED
     assert monthly.default_status == dg.DefaultScheduleStatus.STOPPED
-    at = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
+    at = datetime.combine(day(-1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
     with dg.instance_for_test() as inst:
         ctx = dg.build_schedule_context(instance=inst, scheduled_execution_time=at)
         (request,) = daily.evaluate_tick(ctx).run_requests
@@ -483,7 +481,7 @@ def test_land_yesterday_writes_one_complete_day_and_leaves_landed_days_alone(tmp
     args = ["land", "--yesterday", "--machines", "2", "--landing-dir", str(root)]
     assert main(args) == 0
     assert machines_path(root).is_file()
-    paths = [day_path(root, t, Y) for t in schemas.DAILY_TABLES]
+    paths = [day_path(root, t, day(0)) for t in schemas.DAILY_TABLES]
     assert all(p.is_file() for p in paths)
     mtimes = [p.stat().st_mtime_ns for p in paths]
     assert main(args) == 0  # a second call must not look like a correction to the sensor
