@@ -106,9 +106,9 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
     machine_months = scenario.machines * days / 30
     levels = result.levels
 
-    def crew_at(threshold) -> dict:
+    def crew_of(alerts) -> dict:
         return crew_metrics(
-            alert_rows(scores, threshold),
+            alerts,
             month_failures,
             failures,
             machine_months,
@@ -116,7 +116,8 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
             LEADS,
         ).as_dict()
 
-    watch, act = crew_at(levels.watch_threshold), crew_at(levels.act_threshold)
+    watch = crew_of(alert_rows(scores, levels.watch_threshold))
+    act = crew_of(alert_rows(scores, levels.act_threshold))
     # An act alert is also a watch alert (act >= watch), so "any level" is the watch level.
     model = dict(watch)
     model.update({f"act_{k}": v for k, v in act.items()})
@@ -148,9 +149,7 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
         rule_alerts,
         "machineID int, datetime timestamp, component string, risk double",
     ).withColumn("available_at", available_at(1))
-    rule = crew_metrics(
-        rule_frame, month_failures, failures, machine_months, HORIZON_HOURS, LEADS
-    ).as_dict()
+    rule = crew_of(rule_frame)
     model["seconds"] = time.perf_counter() - began
     for df in (features, rows, scores):
         df.unpersist()
