@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
 from pdm_assets.settings import load_settings
+from pdm_assets.transforms.features import GRID_HOURS, required_input_windows
 
 # The tags of a run that covers a range of partitions (a single-run backfill).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -126,12 +127,21 @@ def model_partition_for_day(day: date, horizon_hours: int) -> str:
     return shifted.replace(day=1).isoformat()
 
 
-GRID_HOURS = 1  # the feature grid is hourly (transforms.features.GRID_HOURS)
 # Months of history a model trains on by default (ModelConfig.history_months).
 DEFAULT_HISTORY_MONTHS = 12
+
+
+def _feature_lookback_days() -> int:
+    """Whole raw days before D that D's features read, from the feature windows themselves."""
+    day = datetime(2000, 1, 1, tzinfo=UTC)
+    needs = required_input_windows(day, day + timedelta(days=1))
+    earliest = min(lo for lo, _ in needs.values() if lo is not None)
+    return -(-(day - earliest) // timedelta(days=1))
+
+
 # Days of raw history a day's features read: the machine's own 7-day baseline of each sensor, and
 # error counts over 7 days / hours since the last error (capped at 168 h).
-FEATURE_LOOKBACK_DAYS = 7
+FEATURE_LOOKBACK_DAYS = _feature_lookback_days()
 
 
 @dataclass(frozen=True)
