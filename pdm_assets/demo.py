@@ -389,13 +389,10 @@ def _crew_report(tables, plan: DemoPlan, echo) -> None:
     judged = failures.where(F.col("datetime") < F.lit(f"{plan.label_last + timedelta(days=1)}"))
     machine_months = machines * n_days / 30
     # Any level starts at the watch threshold; act rows are those also above the act threshold.
-    watch_col = "watch_threshold" if "watch_threshold" in scores.columns else "alert_threshold"
-    act_col = "act_threshold" if "act_threshold" in scores.columns else "alert_threshold"
-    crew = crew_metrics(
-        alert_rows(scores, F.col(watch_col)), judged, failures, machine_months, horizon
-    )
-    act = crew_metrics(
-        alert_rows(scores, F.col(act_col)), judged, failures, machine_months, horizon
+    # The demo has just scored these days, so every row carries both level thresholds.
+    crew, act = (
+        crew_metrics(alert_rows(scores, F.col(level)), judged, failures, machine_months, horizon)
+        for level in ("watch_threshold", "act_threshold")
     )
 
     def pct(x: float | None) -> str:
