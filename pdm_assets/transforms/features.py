@@ -1,19 +1,20 @@
-"""Machine features on a 12-hour grid, computed so that a daily partition equals a full recompute.
+"""Machine features on an hourly grid, computed so that a daily partition equals a full recompute.
 
 Every feature of a grid row at time T is a function of records at or before T only, and of a bounded
-lookback (36 h of telemetry, 24 h of errors, the maintenance history). That is what lets a daily
-partition, given just its lookback slice, produce exactly the rows a recompute of the whole year
-produces, and what keeps the model from seeing the future (the Azure reference rounded timestamps to
-the nearest 12 h and so leaked up to 5 h of future telemetry into each row).
+lookback (7 days of telemetry for the machine's own baseline, 7 days of errors, the maintenance
+history). That is what lets a daily partition, given just its lookback slice, produce exactly the
+rows a recompute of the whole year produces, and what keeps the model from seeing the future (the
+Azure reference rounded timestamps to the nearest 12 h and so leaked up to 5 h of future telemetry
+into each row).
 
-Time is handled as integer microseconds since the epoch (UTC) and 12-hour *blocks*: block k is the
-interval ((k-1)*12h, k*12h], so the grid row at T = k*12h owns block k and a w-hour window is the
-last w/12 blocks. Readings are aggregated per block first, so the expensive pass is linear in the
-telemetry and no reading is ever joined against grid rows. Each feature family then contributes
-rows keyed by (machineID, block) to one union that is shuffled once by machine, aggregated, and
-(for the running "last replacement") scanned in block order without another shuffle.
+Time is handled as integer microseconds since the epoch (UTC) and hourly *blocks*: block k is the
+interval ((k-1)h, kh], so the grid row at T = kh owns block k. Each feature family contributes
+rows keyed by machine and time to one union that is shuffled once by machine and aggregated per
+(machine, time); every window (the telemetry statistics, the running "last replacement" and "last
+error") then scans each machine's rows in time order without another shuffle, and no record is
+ever joined against grid rows.
 
-Functions taking a `grid` expect rows on the 12-hour grid, one per (machineID, datetime), e.g. from
+Functions taking a `grid` expect rows on the hourly grid, one per (machineID, datetime), e.g. from
 feature_grid; they return the grid's rows and columns plus their own. Inputs may be larger than
 needed, but only machine_features trims them to the lookback before aggregating.
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, ERROR_CODES, MACHINE_MODELS, SENSORS
@@ -43,9 +44,6 @@ ERROR_SINCE_CAP_HOURS = 168
 # (which starts about 48 h before a failure) could have shifted it.
 BASELINE_HOURS = 168
 BASELINE_GAP_HOURS = 48
-# Fixed centring constants for the baseline's sums (the published fleet means): any constant gives
-# the same result up to rounding, and a fixed one keeps every partition's arithmetic identical.
-_CENTRE = {"volt": 170.0, "rotate": 446.0, "pressure": 100.0, "vibration": 40.0}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -93,7 +91,7 @@ def ceil_div(us: Column, divisor: int) -> Column:
 
 
 def grid_index(column: str | Column = "datetime") -> Column:
-    """Block index k of a timestamp: the grid time k*12h is the first grid time at or after it."""
+    """Block index k of a timestamp: the grid time k*grid is the first grid time at or after it."""
     return ceil_div(micros(column), GRID_US)
 
 
@@ -105,7 +103,7 @@ def grid_range(start: datetime | date, end: datetime | date) -> tuple[int, int]:
 
 
 def spread_to_grid(us: Column, lo_offset_us: int, hi_offset_us: int) -> Column:
-    """Grid indices k with us + lo_offset_us <= k*12h < us + hi_offset_us, as an exploded column.
+    """Grid indices k with us + lo_offset_us <= k*grid < us + hi_offset_us, as an exploded column.
 
     This is how a sparse event reaches every grid row whose window contains it, without a range
     join: an event at t is inside (T - w, T] exactly when t <= T < t + w.
@@ -122,11 +120,13 @@ def spread_to_grid(us: Column, lo_offset_us: int, hi_offset_us: int) -> Column:
 class GridFamily:
     """What one feature family contributes to the grid rows (a building block of this package).
 
-    `parts` has machineID, _k (block index) and the family's own underscore-prefixed columns;
-    `aggregates` combine them per (machineID, _k); `running` names aggregated columns to carry
-    forward over earlier blocks (max, as `<name>_upto`); `prepare` are successive projections of
-    helper columns (a named intermediate is computed once, not inlined into every use);
-    `outputs` are the final columns.
+    `parts` has machineID, either _k (block index: the row counts at grid time k*grid) or _us (an
+    exact time in microseconds, for raw readings that windows must see one by one), and the
+    family's own underscore-prefixed columns; `aggregates` combine them per (machineID, time);
+    `running` names aggregated columns to carry forward over earlier times (max, as
+    `<name>_upto`); `prepare` are successive projections of helper columns (window functions over
+    the machine's rows in time order, or a named intermediate computed once, not inlined into
+    every use); `outputs` are the final columns.
     """
 
     parts: DataFrame
@@ -136,42 +136,49 @@ class GridFamily:
     prepare: list[list[Column]] = field(default_factory=list)
 
 
+def by_time() -> WindowSpec:
+    """A machine's rows in time order: the one ordering every window of add_to_grid uses, so they
+    all share the partitioning and the sort of its single shuffle."""
+    return Window.partitionBy("machineID").orderBy("_us")
+
+
 def add_to_grid(grid: DataFrame, families: Sequence[GridFamily]) -> DataFrame:
     """The grid's rows and columns plus every family's outputs.
 
-    One union of grid rows and family parts, shuffled once by machine: the per-block aggregation
-    and the running window both reuse that partitioning. Grid times must be multiples of 12 h and
-    unique per machine; rows of machines absent from the grid are dropped.
+    One union of grid rows and family parts, shuffled once by machine: the aggregation per
+    (machine, time), the running maxima and every window reuse that partitioning. A reading at
+    exactly a grid time shares the grid row, so hourly readings on an hourly grid add no rows.
+    Grid times must be multiples of the grid step and unique per machine; rows of machines absent
+    from the grid are dropped.
     """
-    rows = grid.select("*", grid_index().alias("_k"), F.lit(True).alias("_grid"))
-    union = reduce(
-        lambda a, b: a.unionByName(b, allowMissingColumns=True),
-        [rows, *(f.parts for f in families)],
-    )
+    rows = grid.select("*", micros("datetime").alias("_us"), F.lit(True).alias("_grid"))
+    parts = [f.parts if "_us" in f.parts.columns else _at_block_time(f.parts) for f in families]
+    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), [rows, *parts])
     carried = [c for c in grid.columns if c != "machineID"]
     combined = (
         union.repartition("machineID")
-        .groupBy("machineID", "_k")
+        .groupBy("machineID", "_us")
         .agg(
             F.max("_grid").alias("_grid"),
-            # Exactly one grid row per (machine, block): first non-null is that row's value.
+            # Exactly one grid row per (machine, time): first non-null is that row's value.
             *(F.first(c, ignorenulls=True).alias(c) for c in carried),
             *(a for f in families for a in f.aggregates),
         )
     )
     running = [c for f in families for c in f.running]
     if running:
-        upto = (
-            Window.partitionBy("machineID")
-            .orderBy("_k")
-            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-        )
+        upto = by_time().rowsBetween(Window.unboundedPreceding, Window.currentRow)
         combined = combined.select("*", *(F.max(c).over(upto).alias(f"{c}_upto") for c in running))
     for stage in (stage for f in families for stage in f.prepare):
         combined = combined.select("*", *stage)
     return combined.filter(F.col("_grid")).select(
         *grid.columns, *(o for f in families for o in f.outputs)
     )
+
+
+def _at_block_time(parts: DataFrame) -> DataFrame:
+    """Block-keyed parts moved to their grid time, the key add_to_grid groups by."""
+    return parts.withColumn("_us", F.col("_k") * F.lit(GRID_US)).drop("_k")
 
 
 # --- public API ---------------------------------------------------------------------------------
@@ -256,7 +263,7 @@ READINGS_COLUMNS: list[str] = [f"readings_{w}h" for w in DEFAULT_WINDOWS_HOURS]
 
 
 def feature_grid(machines: DataFrame, start: datetime | date, end: datetime | date) -> DataFrame:
-    """Rows (machineID, datetime=T) for every machine and every T on the 00:00/12:00 UTC grid with
+    """Rows (machineID, datetime=T) for every machine and every T on the hourly UTC grid with
     start <= T < end. The times are generated in Spark from integers (no join, and no Python
     datetime conversion that could depend on the local time zone)."""
     first, count = grid_range(start, end)
@@ -276,14 +283,12 @@ def rolling_telemetry_stats(
     std) and `readings_{w}h`, over readings with T - w < datetime <= T.
 
     The window is time-based: a gap in the telemetry shrinks it, it never reaches further back.
-    A mean over 0 readings and a std over fewer than 2 are null. Windows must be multiples of
-    12 h (whole blocks).
+    A mean over 0 readings and a std over fewer than 2 are null. Windows must be whole hours.
 
-    Per block we keep (count, mean, M2 = sum of squared deviations) from Spark's stable central
-    moment aggregates and combine a window's blocks exactly in two passes (mean first, then M2
-    about it), so the std keeps full precision even when the spread is tiny next to the level (a
-    plain sum of squares loses it), and the result depends only on the blocks, not on how the
-    input was partitioned.
+    Each window is a Spark range frame over the machine's readings in time order, recomputed from
+    the readings inside it: the sample std comes from Spark's Welford update, so it keeps full
+    precision even when the spread is tiny next to the level (a plain sum of squares loses it),
+    and the result depends only on the readings in the window, not on how the input was split.
     """
     return add_to_grid(grid, [_telemetry_family(telemetry, _windows(windows_hours))])
 
@@ -291,77 +296,47 @@ def rolling_telemetry_stats(
 def _telemetry_family(
     telemetry: DataFrame, windows: list[int], baseline: bool = False
 ) -> GridFamily:
-    # Flat primitive columns (not structs) keep the combining aggregation hash-based.
-    stats = {"n": F.count(F.lit(1))}
-    for s in SENSORS:
-        stats[f"n_{s}"] = F.count(s)
-        stats[f"m_{s}"] = F.avg(s)
-        stats[f"q_{s}"] = F.var_pop(s) * F.count(s)  # M2; a single reading gives exactly 0
-    parts = telemetry.groupBy("machineID", grid_index().alias("_k")).agg(
-        *(c.alias(f"_t_{name}") for name, c in stats.items())
+    # Readings stay one row each (at their own time) so Spark's own window aggregates see them in
+    # time order: its variance is Welford's update, stable however small the spread is next to
+    # the level, and a frame is recomputed from exactly the readings inside it, so the result does
+    # not depend on where the input started. Readings are unique per (machine, time), which makes
+    # that order total.
+    parts = telemetry.select(
+        "machineID",
+        micros("datetime").alias("_us"),
+        F.lit(1).alias("_t_reading"),
+        *(F.col(s).cast("double").alias(f"_t_{s}") for s in SENSORS),
     )
-    aggregates = [F.max(f"_t_{name}").alias(f"_t_{name}") for name in stats]
+    # At most one reading per time: max is that reading (or null without one).
+    aggregates = [F.max(c).alias(c) for c in ("_t_reading", *(f"_t_{s}" for s in SENSORS))]
 
-    # Each grid row sees the blocks of its longest window as an array (a window frame over the
-    # machine's blocks, already partitioned by machine: no extra shuffle), then combines them
-    # exactly in two passes (mean first, then M2 about it):
-    #   mean = sum(n_j m_j) / N,   M2 = sum(q_j + n_j (m_j - mean)^2)
-    # Every term is non-negative, so nothing cancels however small the spread is next to the level;
-    # the array is in block order, so the sums do not depend on how the input was partitioned.
-    by_block = Window.partitionBy("machineID").orderBy("_k")
-    recent = by_block.rangeBetween(-(windows[-1] // GRID_HOURS - 1), 0)
-    fields = ", ".join(["_k", *(f"_t_{name} AS {name}" for name in stats)])
-    first_stage = [
-        F.collect_list(F.expr(f"named_struct({_named(fields)})")).over(recent).alias("_t_blocks")
-    ]
-    if baseline:
-        base = by_block.rangeBetween(
-            -(BASELINE_HOURS // GRID_HOURS - 1), -(BASELINE_GAP_HOURS // GRID_HOURS)
-        )
-        for s in SENSORS:
-            c = _CENTRE[s]
-            n, m, q = F.col(f"_t_n_{s}"), F.col(f"_t_m_{s}"), F.col(f"_t_q_{s}")
-            first_stage += [
-                F.sum(F.coalesce(n, F.lit(0))).over(base).alias(f"_b_n_{s}"),
-                F.sum(F.coalesce(n * (m - c), F.lit(0.0))).over(base).alias(f"_b_s_{s}"),
-                F.sum(F.coalesce(q + n * (m - c) * (m - c), F.lit(0.0)))
-                .over(base)
-                .alias(f"_b_q_{s}"),
-            ]
-    means, spreads, outputs, readings = [], [], {}, []
+    def last(hours: int) -> WindowSpec:  # T - hours < t <= T
+        return by_time().rangeBetween(-(hours * HOUR_US - 1), 0)
+
+    stats: list[Column] = []
+    outputs: dict[str, Column] = {}
+    readings: list[Column] = []
     for w in windows:
-        inside = f"filter(_t_blocks, x -> x._k > _k - {w // GRID_HOURS})"
-        readings.append(
-            F.expr(f"CAST(aggregate({inside}, 0L, (a, x) -> a + coalesce(x.n, 0L)) AS INT)").alias(
-                f"readings_{w}h"
-            )
-        )
+        frame = last(w)
+        readings.append(F.count("_t_reading").over(frame).cast("int").alias(f"readings_{w}h"))
         for s in SENSORS:
-            n, mean, std = f"_t_n_{s}_{w}", f"_t_mean_{s}_{w}", f"_t_std_{s}_{w}"
-            total = f"aggregate({inside}, 0L, (a, x) -> a + coalesce(x.n_{s}, 0L))"
-            weighted = f"aggregate({inside}, 0D, (a, x) -> a + coalesce(x.n_{s} * x.m_{s}, 0D))"
-            m2 = (
-                f"aggregate({inside}, 0D, (a, x) -> a + coalesce(x.q_{s} + x.n_{s} * "
-                f"(x.m_{s} - {mean}) * (x.m_{s} - {mean}), 0D))"
-            )
-            means += [
-                F.expr(total).alias(n),
-                F.expr(f"CASE WHEN {n} > 0 THEN ({weighted}) / {n} END").alias(mean),
+            stats += [
+                F.avg(f"_t_{s}").over(frame).alias(f"_t_mean_{s}_{w}"),
+                F.stddev_samp(f"_t_{s}").over(frame).alias(f"_t_std_{s}_{w}"),
             ]
-            spreads.append(
-                F.expr(f"CASE WHEN {n} >= 2 THEN sqrt(({m2}) / ({n} - 1)) END").alias(std)
-            )
-            outputs[f"{s}_mean_{w}h"] = F.col(mean)
-            outputs[f"{s}_std_{w}h"] = F.col(std)
+            outputs[f"{s}_mean_{w}h"] = F.col(f"_t_mean_{s}_{w}")
+            outputs[f"{s}_std_{w}h"] = F.col(f"_t_std_{s}_{w}")
     extra: list[Column] = []
     if baseline:
-        base_cols = []
+        # T - 168 h < t <= T - 48 h
+        base = by_time().rangeBetween(
+            -(BASELINE_HOURS * HOUR_US - 1), -BASELINE_GAP_HOURS * HOUR_US
+        )
         for s in SENSORS:
-            bn, bs, bq = F.col(f"_b_n_{s}"), F.col(f"_b_s_{s}"), F.col(f"_b_q_{s}")
-            base_mean = F.when(bn > 0, F.lit(_CENTRE[s]) + bs / bn)
-            base_std = F.when(bn >= 2, F.sqrt(F.greatest(bq - bs * bs / bn, F.lit(0.0)) / (bn - 1)))
-            base_cols += [base_mean.alias(f"{s}_base_mean"), base_std.alias(f"{s}_base_std")]
-        spreads += base_cols
+            stats += [
+                F.avg(f"_t_{s}").over(base).alias(f"{s}_base_mean"),
+                F.stddev_samp(f"_t_{s}").over(base).alias(f"{s}_base_std"),
+            ]
         for s in SENSORS:
             for w in windows:
                 dev = F.when(
@@ -372,20 +347,11 @@ def _telemetry_family(
     return GridFamily(
         parts=parts,
         aggregates=aggregates,
-        prepare=[first_stage, means, spreads],
+        prepare=[stats + readings],
         outputs=[outputs[c].alias(c) for c in _stat_columns(windows)]
         + ([F.col(c) for c in _baseline_columns()] + extra if baseline else [])
-        + readings,
+        + [F.col(f"readings_{w}h") for w in windows],
     )
-
-
-def _named(fields: str) -> str:
-    """ "_k, a AS b" -> "'_k', _k, 'b', a" for named_struct."""
-    out = []
-    for item in fields.split(", "):
-        expr, _, name = item.partition(" AS ")
-        out.append(f"'{name or expr}', {expr}")
-    return ", ".join(out)
 
 
 def error_counts(
@@ -399,41 +365,43 @@ def error_counts(
 def _error_family(
     errors: DataFrame, window_hours: int | Sequence[int], since_cap_hours: int | None = None
 ) -> GridFamily:
-    """Error counts per window (one exploded copy of each error per grid row whose window holds
-    it) and, with since_cap_hours, `{e}_hours_since` = hours since the last error of that code at
-    or before T, capped at since_cap_hours (also when there is none): the cap is what keeps it a
-    bounded lookback, so a partition with that much error history equals a recompute."""
+    """Error counts per window and, with since_cap_hours, `{e}_hours_since` = hours since the last
+    error of that code at or before T, capped at since_cap_hours (also when there is none): the cap
+    is what keeps it a bounded lookback, so a partition with that much error history equals a
+    recompute.
+
+    Errors stay at their own time. A window's count is the running count up to T minus the running
+    count up to T - w: both frames start at the machine's first row and only grow, so each costs
+    one pass whatever the window, and integer counts are exact whatever the input's start.
+    """
     windows = [window_hours] if isinstance(window_hours, int | float) else list(window_hours)
     if not windows or any(w <= 0 for w in windows):
         raise ValueError(f"error window must be positive, got {window_hours} h")
-    known = errors.filter(F.col("errorID").isin(*ERROR_CODES))
-    aggregates: list[Column] = []
+    error_us = micros("datetime")
+    parts = errors.filter(F.col("errorID").isin(*ERROR_CODES)).select(
+        "machineID",
+        error_us.alias("_us"),
+        *(F.when(F.col("errorID") == e, 1).alias(f"_e_{e}") for e in ERROR_CODES),
+        *(F.when(F.col("errorID") == e, error_us).alias(f"_s_{e}") for e in ERROR_CODES),
+    )
+    aggregates = [F.count(f"_e_{e}").alias(f"_e_{e}") for e in ERROR_CODES]
+    so_far = by_time().rangeBetween(Window.unboundedPreceding, 0)
+    counts = [F.sum(f"_e_{e}").over(so_far).alias(f"_e_{e}_upto") for e in ERROR_CODES]
     outputs: list[Column] = []
-    parts = []
     for w in windows:
-        names = _error_columns(w)
-        parts.append(
-            known.select(
-                "machineID",
-                spread_to_grid(micros("datetime"), 0, round(w * HOUR_US)).alias("_k"),
-                F.col("errorID").alias(f"_e_code_{w}"),
+        before = by_time().rangeBetween(Window.unboundedPreceding, -round(w * HOUR_US))
+        counts += [F.sum(f"_e_{e}").over(before).alias(f"_e_{e}_before_{w}") for e in ERROR_CODES]
+        outputs += [
+            (
+                F.coalesce(F.col(f"_e_{e}_upto"), F.lit(0))
+                - F.coalesce(F.col(f"_e_{e}_before_{w}"), F.lit(0))
             )
-        )
-        aggregates += [
-            F.count(F.when(F.col(f"_e_code_{w}") == e, 1)).alias(f"_e_{name}")
-            for e, name in zip(ERROR_CODES, names, strict=True)
+            .cast("int")
+            .alias(name)
+            for e, name in zip(ERROR_CODES, _error_columns(w), strict=True)
         ]
-        outputs += [F.col(f"_e_{name}").cast("int").alias(name) for name in names]
     running: list[str] = []
     if since_cap_hours is not None:
-        parts.append(
-            known.groupBy("machineID", grid_index().alias("_k")).agg(
-                *(
-                    F.max(F.when(F.col("errorID") == e, micros("datetime"))).alias(f"_s_{e}")
-                    for e in ERROR_CODES
-                )
-            )
-        )
         aggregates += [F.max(f"_s_{e}").alias(f"_s_last_{e}") for e in ERROR_CODES]
         running = [f"_s_last_{e}" for e in ERROR_CODES]
         t_us = micros("datetime")
@@ -448,8 +416,9 @@ def _error_family(
             ).alias(f"{e}_hours_since")
             for e in ERROR_CODES
         ]
-    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
-    return GridFamily(parts=union, aggregates=aggregates, outputs=outputs, running=running)
+    return GridFamily(
+        parts=parts, aggregates=aggregates, outputs=outputs, running=running, prepare=[counts]
+    )
 
 
 def days_since_replacement(
