@@ -18,13 +18,18 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 class Bench:
     """Runs asset selections into a fresh data directory and records wall and step times."""
 
-    def __init__(self, machines: int, data_dir: str | None = None):
+    def __init__(
+        self, machines: int, data_dir: str | None = None, env: dict[str, str] | None = None
+    ):
+        """``env`` overrides the settings (e.g. a landing-zone source) before the definitions
+        are built."""
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="pdm-bench-")
         os.environ.update(
             {
                 "PDM_DATA_DIR": self.data_dir,
                 "PDM_MACHINES": str(machines),
                 "PDM_SOURCE": "simulator",
+                **(env or {}),
             }
         )
         os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -123,6 +123,8 @@ def _run_land(args: argparse.Namespace) -> int:
 
     settings, sim = _simulator(args)
     landing_dir = args.landing_dir or settings.landing_dir
+    if args.today_through is not None:
+        return _land_today(args.today_through, sim, landing_dir)
     if args.start is None:
         return _land_recent(args, sim, landing_dir)
     if args.days is None:
@@ -172,6 +174,36 @@ def _land_recent(args: argparse.Namespace, sim: Any, landing_dir: str) -> int:
     return 0
 
 
+def _land_today(through_hour: int, sim: Any, landing_dir: str) -> int:
+    """Today's hours 00..through_hour (UTC) as hourly files, the open day's delivery; hours
+    already landed are left alone, so repeated calls land only the new hours."""
+    from pdm_assets.landing import (
+        hour_path,
+        land_simulated_hours,
+        machines_path,
+        write_machines_file,
+    )
+
+    today = datetime.now(UTC).date()
+    if not machines_path(landing_dir).is_file():
+        write_machines_file(landing_dir, sim.machines())
+    new = [
+        h
+        for h in range(through_hour + 1)
+        if not hour_path(landing_dir, "telemetry", today, h).is_file()
+    ]
+    land_simulated_hours(landing_dir, sim, today, new)
+    print(json.dumps({"landing_dir": str(landing_dir), "day": today.isoformat(), "hours": new}))
+    return 0
+
+
+def _hour(text: str) -> int:
+    hour = int(text)
+    if not 0 <= hour <= 23:
+        raise argparse.ArgumentTypeError(f"an hour is 0..23, got {text}")
+    return hour
+
+
 def _add_land(sub: SubParsers) -> None:
     p = sub.add_parser(
         "land",
@@ -185,6 +217,12 @@ def _add_land(sub: SubParsers) -> None:
     when.add_argument("--yesterday", action="store_true", help="land yesterday (UTC) only")
     when.add_argument(
         "--days-back", type=_positive_int, metavar="N", help="land the N days ending yesterday"
+    )
+    when.add_argument(
+        "--today-through",
+        type=_hour,
+        metavar="HH",
+        help="land today's (UTC) hours 00..HH as hourly files, the open day (PDM_OPEN_DAY)",
     )
     p.add_argument("--days", type=_positive_int, help="number of days from --start")
     p.add_argument(

@@ -4,10 +4,14 @@ Layout (Azure PdM column names, header row, datetimes as ``YYYY-MM-DD HH:MM:SS``
 
     <landing_dir>/machines.csv
     <landing_dir>/<table>/<YYYY-MM-DD>.csv     table in telemetry, errors, maintenance, failures
+    <landing_dir>/<table>/<YYYY-MM-DD>/<HH>.csv   the same, one file per hour of the open day
 
 A day is complete when all four daily files exist (header-only when the day had no events), so a
-reader can tell "no failures that day" from "the failures file has not arrived". Files are written
-as ``<name>.csv.tmp`` and renamed, so a reader (and the file-arrival sensor) never sees half a file.
+reader can tell "no failures that day" from "the failures file has not arrived". The open day
+(PDM_OPEN_DAY) may instead arrive hour by hour: hour HH holds the rows with HH:00 <= datetime <
+HH+1:00, and an hour counts as landed once all four tables have its file; a day's daily file, when
+there is one, replaces its hourly files. Files are written as ``<name>.csv.tmp`` and renamed, so a
+reader (and the file-arrival sensor) never sees half a file.
 
 pandas only: landing files need no Spark, and the published telemetry file (~876k rows) fits.
 """
@@ -33,6 +37,8 @@ DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 INPUT_DATETIME_FORMATS: tuple[str, ...] = (DATETIME_FORMAT, "%m/%d/%Y %I:%M:%S %p")
 US_DATETIME_FORMAT = "%-m/%-d/%Y %-I:%M:%S %p"  # how the Kaggle copy writes them
 DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.csv$")
+HOUR_FILE = re.compile(r"^([01]\d|2[0-3])\.csv$")
+DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Published file names per table: the Azure notebook names first, then the plain ones.
 AZURE_FILE_NAMES: dict[str, tuple[str, ...]] = {
@@ -54,20 +60,57 @@ def machines_path(landing_dir: str | os.PathLike[str]) -> Path:
     return Path(landing_dir) / "machines.csv"
 
 
+def hour_path(landing_dir: str | os.PathLike[str], table: str, day: date, hour: int) -> Path:
+    return Path(landing_dir) / table / day.isoformat() / f"{hour:02d}.csv"
+
+
 def landed_days(landing_dir: str | os.PathLike[str], table: str) -> list[date]:
-    """Days whose final ``.csv`` exists; ``.tmp`` files and other names are not deliveries."""
+    """Days whose final daily ``.csv`` exists, or with at least one final hourly file; ``.tmp``
+    files and other names are not deliveries."""
     folder = Path(landing_dir) / table
     if not folder.is_dir():
         return []
-    days = []
+    days = set()
     for entry in os.scandir(folder):
         match = DAY_FILE.match(entry.name)
         if match and entry.is_file():
-            try:
-                days.append(date.fromisoformat(match.group(1)))
-            except ValueError:  # 2015-13-01.csv: not a day file
+            name = match.group(1)
+        elif DAY_DIR.match(entry.name) and entry.is_dir():
+            if not any(HOUR_FILE.match(e.name) and e.is_file() for e in os.scandir(entry.path)):
                 continue
+            name = entry.name
+        else:
+            continue
+        try:
+            days.add(date.fromisoformat(name))
+        except ValueError:  # 2015-13-01.csv: not a day file
+            continue
     return sorted(days)
+
+
+def landed_hours(landing_dir: str | os.PathLike[str], day: date) -> list[int]:
+    """Hours of ``day`` whose file has landed for all four daily tables (empty with no hourly
+    delivery): the hours the open day's raw partitions hold, the same for every table."""
+    hours: set[int] | None = None
+    for table in schemas.DAILY_TABLES:
+        folder = Path(landing_dir) / table / day.isoformat()
+        found = set()
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                match = HOUR_FILE.match(entry.name)
+                if match and entry.is_file():
+                    found.add(int(match.group(1)))
+        hours = found if hours is None else hours & found
+    return sorted(hours or ())
+
+
+def day_files(landing_dir: str | os.PathLike[str], table: str, day: date) -> list[Path]:
+    """The files that deliver ``table`` for ``day``: its daily file if there is one, else the
+    hourly files of the hours landed for every table (an empty list: nothing delivered)."""
+    daily = day_path(landing_dir, table, day)
+    if daily.is_file():
+        return [daily]
+    return [hour_path(landing_dir, table, day, h) for h in landed_hours(landing_dir, day)]
 
 
 def write_day_files(
@@ -96,6 +139,51 @@ def write_day_files(
         path = day_path(landing_dir, table, day)
         _write_csv_atomic(out, path)
         paths.append(path)
+    return paths
+
+
+def write_hour_files(
+    landing_dir: str | os.PathLike[str], day: date, hour: int, tables: Mapping[str, pd.DataFrame]
+) -> list[Path]:
+    """Write one hour of the open day, each table's file atomically; rows must lie inside the
+    hour. Land all four tables (empty frames give header-only files): the hour counts once they
+    are all there."""
+    if not 0 <= hour <= 23:
+        raise ValueError(f"hour must be 0..23, got {hour}")
+    prefix = f"{day.isoformat()} {hour:02d}:"
+    paths = []
+    for table, frame in sorted(tables.items(), key=lambda item: item[0] == "telemetry"):
+        if table not in schemas.DAILY_TABLES:
+            raise ValueError(
+                f"{table!r} is not a daily table; expected {list(schemas.DAILY_TABLES)}"
+            )
+        out = _azure_frame(frame, table, where=f"{table} {day} {hour:02d}h")
+        outside = out["datetime"].str[:14] != prefix
+        if outside.any():
+            value = out.loc[outside, "datetime"].iloc[0]
+            raise ValueError(
+                f"{table} {day} {hour:02d}h: {int(outside.sum())} row(s) outside the hour "
+                f"(first: {value}); an hourly landing file holds exactly one UTC hour"
+            )
+        path = hour_path(landing_dir, table, day, hour)
+        _write_csv_atomic(out, path)
+        paths.append(path)
+    return paths
+
+
+def land_simulated_hours(
+    landing_dir: str | os.PathLike[str], simulator: FleetSimulator, day: date, hours: range
+) -> list[Path]:
+    """Write the simulator's hours of ``day`` as hourly landing files (the open day's delivery)."""
+    tables = simulator.day(day)
+    paths = []
+    for hour in hours:
+        prefix = f"{day.isoformat()} {hour:02d}:"
+        in_hour = {}
+        for table in schemas.DAILY_TABLES:
+            frame = _azure_frame(tables[table], table, where=f"{table} {day}")
+            in_hour[table] = frame[frame["datetime"].str[:14] == prefix]
+        paths += write_hour_files(landing_dir, day, hour, in_hour)
     return paths
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from pdm_assets.settings import load_settings
+from pdm_assets.settings import Settings, load_settings
 from pdm_assets.transforms.features import GRID_HOURS, required_input_windows
 
 # The tags of a run that covers a range of partitions (a single-run backfill).
@@ -45,14 +45,37 @@ def _day_after(day: date) -> str:
 
 def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinition:
     """Daily UTC partitions, ``YYYY-MM-DD``, ending with yesterday (a day is complete once over),
-    or with ``PDM_END_DATE`` for a fixed data set."""
+    or with ``PDM_END_DATE`` for a fixed data set; with ``PDM_OPEN_DAY`` a live fleet's
+    partitions run to today, the open day (see open_day)."""
     settings = load_settings()
     return dg.DailyPartitionsDefinition(
         start_date=start_date or settings.start_date,
         end_date=None if settings.end is None else _day_after(settings.end),
         timezone="UTC",
         fmt="%Y-%m-%d",
+        end_offset=1 if settings.open_day and settings.end is None else 0,
     )
+
+
+def open_day() -> date | None:
+    """The day still being delivered hour by hour (the newest daily partition) when
+    ``PDM_OPEN_DAY`` is set, else None.
+
+    Its raw partitions hold the hours landed so far and its features stop at the newest reading;
+    it is re-materialized as hours land, and ends equal to the same day processed once closed.
+    Labels, training and evaluation never read it.
+    """
+    if not load_settings().open_day:
+        return None
+    return date.fromisoformat(daily_partitions().get_last_partition_key())
+
+
+def _closed_days_end(settings: Settings) -> date | None:
+    """The last closed day of a fixed data set: PDM_END_DATE, or the day before it when that day
+    is the open day."""
+    if settings.end is None:
+        return None
+    return settings.end - timedelta(days=1) if settings.open_day else settings.end
 
 
 def horizon_days(horizon_hours: int) -> int:
@@ -77,13 +100,15 @@ def label_partitions(
     """
     settings = load_settings()
     days = horizon_days(horizon_hours or settings.horizon_hours)
-    if settings.end is not None:  # Dagster ignores a negative end_offset once an end_date is set
+    closed_end = _closed_days_end(settings)
+    if closed_end is not None:  # Dagster ignores a negative end_offset once an end_date is set
         return dg.DailyPartitionsDefinition(
             start_date=start_date or settings.start_date,
-            end_date=_day_after(settings.end - timedelta(days=days)),
+            end_date=_day_after(closed_end - timedelta(days=days)),
             timezone="UTC",
             fmt="%Y-%m-%d",
         )
+    # Live: the newest closed day is yesterday, open day or not.
     return dg.DailyPartitionsDefinition(
         start_date=start_date or settings.start_date,
         timezone="UTC",

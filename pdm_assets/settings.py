@@ -34,6 +34,9 @@ class Settings:
     sim_profile: str
     landing_interval_hours: int
     end_date: str = ""  # empty: a live fleet, partitions end yesterday
+    # PDM_OPEN_DAY: the last daily partition is the open day (today, or PDM_END_DATE), refreshed
+    # as its hourly files land; labels, training and evaluation stay on closed days.
+    open_day: bool = False
 
     @property
     def history_start_date(self) -> date:
@@ -97,6 +100,7 @@ def load_settings() -> Settings:
     data_dir = str(Path(_env("PDM_DATA_DIR", str(Path.cwd() / "data"))).absolute())
     source = _env("PDM_SOURCE", "simulator")
     window = fleet_window(data_dir) if source == "simulator" else {}
+    open_day = _env("PDM_OPEN_DAY", "0").lower() in ("1", "true", "yes")
     return Settings(
         data_dir=data_dir,
         start_date=_env("PDM_START_DATE", window.get("start_date", DEFAULT_START_DATE)),
@@ -107,6 +111,8 @@ def load_settings() -> Settings:
         horizon_hours=int(_env("PDM_HORIZON_HOURS", "48")),
         history_start=_env("PDM_HISTORY_START", window.get("history_start", DEFAULT_HISTORY_START)),
         sim_profile=_env("PDM_SIM_PROFILE", "realistic"),
-        landing_interval_hours=int(_env("PDM_LANDING_INTERVAL_HOURS", "24")),
+        # Hourly files for the open day: a row is published an hour after its newest reading.
+        landing_interval_hours=int(_env("PDM_LANDING_INTERVAL_HOURS", "1" if open_day else "24")),
         end_date=_env("PDM_END_DATE", ""),
+        open_day=open_day,
     )

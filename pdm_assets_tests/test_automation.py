@@ -16,7 +16,7 @@ from dagster._core.test_utils import create_run_for_test
 from pdm_assets import automation as auto
 from pdm_assets import schemas
 from pdm_assets.definitions import defs
-from pdm_assets.landing import day_path, machines_path
+from pdm_assets.landing import day_path, hour_path, machines_path
 from pdm_assets.partitions import (
     FEATURE_LOOKBACK_DAYS,
     RANGE_END_TAG,
@@ -61,6 +61,11 @@ class Landing:
         for table in tables:
             header = ",".join(schemas.ALL_TABLES[table].column_names)
             self.write(day_path(self.root, table, d), header + "\n" + extra)
+
+    def land_hour(self, d: date, hour: int, tables=tuple(schemas.DAILY_TABLES)) -> None:
+        for table in tables:
+            header = ",".join(schemas.ALL_TABLES[table].column_names)
+            self.write(hour_path(self.root, table, d, hour), header + "\n")
 
 
 @pytest.fixture
@@ -321,6 +326,23 @@ def test_newest_day_correction_is_left_to_automation(instance, zone):
     assert json.loads(second.cursor)["chains"] == []
 
 
+def test_each_hour_of_the_open_day_reruns_its_raw_partition_when_every_table_has_it(instance, zone):
+    for hour in range(3):
+        zone.land_hour(day(0), hour)
+    first = tick(instance, zone)
+    assert summary(first) == [("raw_job", iso(0), iso(0))]
+    # Hour 3 of telemetry alone is not an hour landed: nothing to do yet.
+    zone.land_hour(day(0), 3, tables=("telemetry",))
+    waiting = tick(instance, zone, first.cursor)
+    assert waiting.run_requests == [] and waiting.cursor == first.cursor
+    # Once every table has it, the newest day is re-run, raw only (automation follows).
+    zone.land_hour(day(0), 3, tables=("errors", "maintenance", "failures"))
+    second = tick(instance, zone, first.cursor)
+    assert summary(second) == [("raw_job", iso(0), iso(0))]
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    assert json.loads(second.cursor)["chains"] == []
+
+
 def test_a_new_or_changed_inventory_refreshes_machines(instance, tmp_path):
     zone = Landing(tmp_path / "fresh")  # machines.csv never ingested
     zone.land(day(0))
@@ -420,7 +442,10 @@ def test_daily_schedule_scores_yesterday_and_model_schedule_the_current_month():
     assert monthly.default_status == dg.DefaultScheduleStatus.STOPPED
     at = datetime.combine(day(-1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
     with dg.instance_for_test() as inst:
-        ctx = dg.build_schedule_context(instance=inst, scheduled_execution_time=at)
+        repository = defs.get_repository_def()
+        ctx = dg.build_schedule_context(
+            instance=inst, scheduled_execution_time=at, repository_def=repository
+        )
         (request,) = daily.evaluate_tick(ctx).run_requests
         assert request.partition_key == iso(0)
         month_start = datetime(2026, 12, 2, 3, tzinfo=UTC)

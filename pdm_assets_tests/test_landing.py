@@ -14,11 +14,16 @@ import pytest
 from pdm_assets import schemas
 from pdm_assets.cli import main
 from pdm_assets.landing import (
+    day_files,
     day_path,
+    hour_path,
     import_azure,
     land_simulated_days,
+    land_simulated_hours,
     landed_days,
+    landed_hours,
     write_day_files,
+    write_hour_files,
 )
 from pdm_assets.resources.sources import RawDataSource, source_from_settings
 from pdm_assets.settings import load_settings
@@ -338,3 +343,47 @@ def test_source_from_settings(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="PDM_SOURCE"):
         source_from_settings()
     assert os.environ["PDM_SOURCE"] == "s3"
+
+
+# --- the open day, hour by hour -------------------------------------------------------------------
+def test_hourly_files_deliver_the_hours_landed_for_every_table(spark, landed_copy):
+    """Hours of the open day land as <table>/<day>/<HH>.csv; a reader gets exactly the rows of
+    the hours that every table has, and the daily file replaces them once it arrives."""
+    day = START + timedelta(days=N_DAYS)
+    land_simulated_hours(landed_copy, SIM, day, range(0, 6))
+    # Hour 6 only for telemetry: not landed yet (the other tables' files are missing).
+    tables = SIM.day(day)
+    in_hour_6 = tables["telemetry"][tables["telemetry"]["datetime"].dt.hour == 6]
+    write_hour_files(landed_copy, day, 6, {"telemetry": in_hour_6})
+    assert landed_hours(landed_copy, day) == list(range(6))
+    assert all(day in landed_days(landed_copy, t) for t in schemas.DAILY_TABLES)
+    assert day_files(landed_copy, "errors", day) == [
+        hour_path(landed_copy, "errors", day, h) for h in range(6)
+    ]
+
+    src = RawDataSource(kind="landing", landing_dir=str(landed_copy))
+    cutoff = pd.Timestamp(day) + pd.Timedelta(hours=6)
+    for table in schemas.DAILY_TABLES:
+        got = src.read_days(spark, table, [DAYS[-1], day]).toPandas()
+        whole = getattr(SIM, table)(DAYS[-1], day + timedelta(days=1))
+        assert_same_table(got, whole[whole["datetime"] < cutoff], table)
+    assert len(SIM.telemetry(day, day + timedelta(days=1))) == 5 * 24  # not vacuous
+
+    # The daily file supersedes the hourly ones.
+    write_day_files(landed_copy, day, tables)
+    assert day_files(landed_copy, "telemetry", day) == [day_path(landed_copy, "telemetry", day)]
+    got = src.read_days(spark, "telemetry", [day]).toPandas()
+    assert_same_table(got, tables["telemetry"], "telemetry")
+
+
+def test_hour_files_hold_exactly_their_hour(tmp_path):
+    day = START
+    telemetry = SIM.day(day)["telemetry"]
+    with pytest.raises(ValueError, match=r"telemetry 2015-01-01 03h: 5 row\(s\) outside the hour"):
+        write_hour_files(
+            tmp_path, day, 3, {"telemetry": telemetry[telemetry["datetime"].dt.hour == 4]}
+        )
+    with pytest.raises(ValueError, match="hour must be 0..23"):
+        write_hour_files(tmp_path, day, 24, {})
+    assert not list(tmp_path.rglob("*.csv"))
+    assert landed_days(tmp_path, "telemetry") == []

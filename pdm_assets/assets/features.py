@@ -6,7 +6,7 @@ hours since the last error capped at 168 h), maintenance of D, and yesterday's r
 which carries the full maintenance history forward.
 """
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import dagster as dg
@@ -21,12 +21,12 @@ from pdm_assets.assets.daily import (
     metadata_by_day,
     partition_days,
 )
-from pdm_assets.partitions import FEATURE_LOOKBACK_DAYS
+from pdm_assets.partitions import FEATURE_LOOKBACK_DAYS, open_day
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.settings import load_settings
+from pdm_assets.transforms.features import GRID_HOURS, open_grid_end, partition_day
 from pdm_assets.transforms.features import machine_features as compute_machine_features
-from pdm_assets.transforms.features import partition_day
 from pdm_assets.transforms.replacements import (
     inventory_replacements,
     replacement_state,
@@ -131,13 +131,23 @@ def machine_features(
     history = prior_state(
         component_replacements, machines, days[0], DAILY.start.date()
     ).unionByName(raw_maintenance.select("datetime", "machineID", "comp"))
+    end = datetime.combine(days[-1] + timedelta(days=1), time(), UTC)
+    open_metadata: dict[str, dict[str, Any]] = {}
+    if days[-1] == open_day():
+        # The open day: rows up to the newest hour landed, refreshed as later hours land.
+        end = open_grid_end(raw_telemetry, days[-1])
+        newest_row = end - timedelta(hours=GRID_HOURS)
+        open_metadata[days[-1].isoformat()] = {
+            "open_day": True,
+            "rows_through": newest_row.isoformat() if newest_row.date() == days[-1] else "none",
+        }
     features = compute_machine_features(
         raw_telemetry,
         raw_errors,
         history,
         machines,
         days[0],
-        days[-1] + timedelta(days=1),
+        end,
         settings.history_start_date,
     ).cache()
     per_day = metadata_by_day(
@@ -148,5 +158,5 @@ def machine_features(
             "partial_window_share": F.avg(F.col("partial_window").cast("double")),
         },
     )
-    add_partition_metadata(context, per_day, empty={ROW_COUNT: 0})
+    add_partition_metadata(context, per_day, empty={ROW_COUNT: 0}, extra=open_metadata)
     return features

@@ -5,10 +5,12 @@
 
 import os
 from collections.abc import Iterable
+from datetime import timedelta
 
 import dagster as dg
 
-from pdm_assets.automation.jobs import AUTOMATED_ASSETS
+from pdm_assets.automation.jobs import AUTOMATED_ASSETS, FEATURE_ASSETS, SCORE_ASSETS
+from pdm_assets.settings import load_settings
 
 AUTOMATION_SENSOR = "pdm_automation_sensor"
 DEFAULT_INTERVAL_SECONDS = 30
@@ -28,8 +30,32 @@ def follow_inputs() -> dg.AutomationCondition:
     return dg.AutomationCondition.eager()
 
 
-def automation_conditions() -> dict[str, dg.AutomationCondition]:
-    return {name: follow_inputs() for name in AUTOMATED_ASSETS}
+def follow_inputs_open_day() -> dg.AutomationCondition:
+    """Eager over the newest two daily partitions: the open day (today) and yesterday.
+
+    With PDM_OPEN_DAY the newest partition is today, refreshed as its hours land, while
+    yesterday's last hours (and yesterday's daily file, where a plant sends one) arrive after
+    midnight; both must be followed without a person.
+    """
+    # Partitions whose window starts at most two days before the end of the latest one.
+    window = dg.AutomationCondition.in_latest_time_window(timedelta(days=2))
+    return (
+        dg.AutomationCondition.eager()
+        .replace(dg.AutomationCondition.in_latest_time_window(), window)
+        .with_label("eager, open day and yesterday")
+    )
+
+
+def automation_conditions(open_day: bool | None = None) -> dict[str, dg.AutomationCondition]:
+    """The daily assets follow today and yesterday with PDM_OPEN_DAY, the newest day otherwise;
+    labels and evaluation (closed days only) always the newest."""
+    if open_day is None:
+        open_day = load_settings().open_day
+    daily = set(FEATURE_ASSETS + SCORE_ASSETS) if open_day else set()
+    return {
+        name: follow_inputs_open_day() if name in daily else follow_inputs()
+        for name in AUTOMATED_ASSETS
+    }
 
 
 def with_automation(

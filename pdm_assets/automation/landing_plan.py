@@ -79,6 +79,9 @@ class PlanInputs:
     scores: frozenset[date]
     labels: frozenset[date]
     history_months: int = DEFAULT_HISTORY_MONTHS  # the model's training window
+    # Newest daily partitions that automation follows: 1, or 2 with the open day (today and
+    # yesterday, whose last hours land after midnight).
+    automated_days: int = 1
 
 
 def contiguous(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -244,14 +247,16 @@ def plan_phases(changed: Changed, machines: bool, p: PlanInputs) -> list[list[St
     range (single-run backfills), so a correction of an old maintenance record is one run per
     job however many days it re-flows through, plus one per retrained month.
 
-    A delivery that touches only the newest daily partition (the daily arrival) is raw only: its
-    downstream is automation's, which follows the newest partition by itself.
+    A delivery that touches only the newest daily partition (the daily arrival; with the open day,
+    today or yesterday) is raw only: its downstream is automation's, which follows those
+    partitions by itself.
     """
     tables = changed_tables(changed)
     phase_raw = _steps(RAW_JOB, tables)
     if machines:
         phase_raw.append(Step(MACHINES_JOB))
-    if not machines and set(tables) <= {p.daily_last}:
+    followed = {p.daily_last - timedelta(days=i) for i in range(p.automated_days)}
+    if not machines and set(tables) <= followed:
         return [phase_raw] if phase_raw else []
 
     r = reflow(tables, machines, p)

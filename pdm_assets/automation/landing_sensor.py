@@ -62,11 +62,13 @@ def fingerprint(paths: Sequence[Path]) -> tuple[str, int] | None:
 
 
 def complete_days(landing_dir: str) -> dict[date, tuple[str, int]]:
-    """Days with all four final ``.csv`` files (``.tmp`` files are still being written).
+    """Days with all four final ``.csv`` files (``.tmp`` files are still being written), or with
+    hours of the open day landed for all four tables.
 
     The fingerprint of a day is one short hash per table (``telemetry=…,errors=…``), so a
     corrected day says which of its files changed: a corrected maintenance file re-flows to the
-    newest day, a corrected telemetry file only through its 7-day windows.
+    newest day, a corrected telemetry file only through its 7-day windows. A new hour of the open
+    day changes all four, and re-runs the day like any newest day.
     """
     tables = list(schemas.DAILY_TABLES)
     days = set(landing.landed_days(landing_dir, tables[0]))
@@ -76,7 +78,8 @@ def complete_days(landing_dir: str) -> dict[date, tuple[str, int]]:
     for day in sorted(days):
         parts, newest = [], 0
         for table in tables:
-            fp = fingerprint([landing.day_path(landing_dir, table, day)])
+            files = landing.day_files(landing_dir, table, day)
+            fp = fingerprint(files) if files else None
             if fp is None:
                 break
             parts.append(f"{table}={fp[0][:10]}")
@@ -168,6 +171,7 @@ def plan_inputs(instance: dg.DagsterInstance, landed: Iterable[date], s: Setting
         features=_materialized_days(instance, "machine_features"),
         scores=_materialized_days(instance, "failure_scores"),
         labels=_materialized_days(instance, "failure_labels"),
+        automated_days=2 if s.open_day else 1,
     )
 
 
@@ -305,7 +309,8 @@ def build_landing_sensor(
         default_status=status,
         description=(
             "Requests raw runs for complete days in the CSV landing zone (all four "
-            "<table>/<YYYY-MM-DD>.csv files, final names only) and, for days that are not the "
+            "<table>/<YYYY-MM-DD>.csv files, final names only), and for each new hour of the "
+            "open day (<table>/<YYYY-MM-DD>/<HH>.csv, PDM_OPEN_DAY) and, for days that are not the "
             "newest, re-flows what the changed files make stale (a maintenance record or the "
             "inventory to the newest day; telemetry, errors, failures through their windows; "
             "retrained models' days) phase by phase, one run per job and contiguous range. A "

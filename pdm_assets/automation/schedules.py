@@ -1,6 +1,7 @@
 """Schedules, both STOPPED by default: daily scoring (simulator source) and the monthly model."""
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -26,12 +27,7 @@ def build_schedules(jobs: "Sequence[UnresolvedAssetJobDefinition]") -> list[Any]
     """
     by_name = {job.name: job for job in jobs}
     return [
-        dg.build_schedule_from_partitioned_job(
-            by_name[DAILY_SCORING_JOB],
-            name="daily_scoring_schedule",
-            hour_of_day=1,
-            description="Simulate and score yesterday (PDM_SOURCE=simulator). Off by default.",
-        ),
+        _daily_scoring_schedule(by_name[DAILY_SCORING_JOB]),
         dg.build_schedule_from_partitioned_job(
             by_name[MODEL_JOB],
             name="monthly_model_schedule",
@@ -40,3 +36,22 @@ def build_schedules(jobs: "Sequence[UnresolvedAssetJobDefinition]") -> list[Any]
             description="Retrain the current month's failure model. Off by default.",
         ),
     ]
+
+
+def _daily_scoring_schedule(job: "UnresolvedAssetJobDefinition") -> dg.ScheduleDefinition:
+    """The day before the tick, named explicitly: with PDM_OPEN_DAY the newest partition is
+    today, still open, which the schedule must not close as if it were complete."""
+
+    @dg.schedule(
+        job=job,
+        name="daily_scoring_schedule",
+        cron_schedule="0 1 * * *",
+        execution_timezone="UTC",
+        description="Simulate and score yesterday (PDM_SOURCE=simulator). Off by default.",
+    )
+    def daily_scoring_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        tick = context.scheduled_execution_time or datetime.now(UTC)
+        day = (tick.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+        return dg.RunRequest(run_key=day, partition_key=day)
+
+    return daily_scoring_schedule

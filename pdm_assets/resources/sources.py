@@ -67,8 +67,10 @@ class RawDataSource(dg.ConfigurableResource):
             raise ValueError(f"read_days({table!r}): no days requested")
         one_day = wanted[0] if len(wanted) == 1 else None
         if self._kind() == "landing":
-            paths = [str(landing.day_path(self._landing_dir(), table, d)) for d in wanted]
-            source = paths[0] if one_day else self._table_dir(table)
+            root = self._landing_dir()
+            paths = [str(p) for d in wanted for p in landing.day_files(root, table, d)]
+            daily = str(landing.day_path(root, table, wanted[0]))
+            source = (paths[0] if len(paths) == 1 else daily) if one_day else self._table_dir(table)
             before = _file_stamps(paths)
             raw = self._read_landing_files(spark, table, wanted, require_all=True)
             typed = v.parse_raw_table(raw, table, source=source, day=one_day, check=False)
@@ -191,9 +193,15 @@ class RawDataSource(dg.ConfigurableResource):
     ) -> DataFrame:
         import pandas as pd
 
+        from pdm_assets.partitions import open_day
+
         sim = self.simulator()
         parts = [getattr(sim, table)(start, end) for start, end in runs]
         pdf = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        if open_day() is not None and any(end > open_day() for _, end in runs):
+            # A live fleet's open day: only what has happened by now.
+            now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+            pdf = pdf[pd.to_datetime(pdf["datetime"]) <= now]
         return _from_pandas(spark, pdf, table)
 
     def _read_landing_files(
@@ -205,25 +213,27 @@ class RawDataSource(dg.ConfigurableResource):
         user schema onto the columns by position and silently mislabel a reordered file.
         """
         root = self._landing_dir()
-        paths = {d: landing.day_path(root, table, d) for d in days}
-        missing = [d for d, p in paths.items() if not p.is_file()]
+        paths = {d: landing.day_files(root, table, d) for d in days}
+        missing = [d for d, files in paths.items() if not files]
         if missing and require_all:
             d = missing[0]
             more = f" (and {len(missing) - 1} more day(s))" if len(missing) > 1 else ""
             raise v.ValidationError(
-                f"missing file {paths[d]}{more}",
-                source=str(paths[d]),
+                f"missing file {landing.day_path(root, table, d)}{more}",
+                source=str(landing.day_path(root, table, d)),
                 table=table,
                 day=d,
-                expected=f"one {table} file per day, header-only when the day had no records",
+                expected=f"one {table} file per day, header-only when the day had no records "
+                "(or, for the open day, one file per hour landed)",
             )
-        by_header: dict[tuple[str, ...], list[str]] = {}
-        for d, p in paths.items():
-            if d in missing:
-                continue
-            header = _header(p, table, day=d)
-            by_header.setdefault(header, []).append(str(p))
-        frames = [self._read_csv(spark, table, files, h) for h, files in by_header.items()]
+        # One read per header and folder: the daily files share the table's folder, an open
+        # day's hourly files have a folder of their own.
+        groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
+        for d, files in paths.items():
+            for p in files:
+                header = _header(p, table, day=d)
+                groups.setdefault((header, str(p.parent)), []).append(str(p))
+        frames = [self._read_csv(spark, table, files, h) for (h, _), files in groups.items()]
         out = frames[0]
         for frame in frames[1:]:
             out = out.unionByName(frame)
@@ -257,8 +267,9 @@ class RawDataSource(dg.ConfigurableResource):
             .option("pathGlobFilter", _escape_glob(glob))
         )
         raw = reader.csv(folder)
-        file_name = F.col("_metadata.file_name")
-        day = F.to_date(F.regexp_extract(file_name, r"^(\d{4}-\d{2}-\d{2})\.csv$", 1))
+        # <day>.csv, or <day>/<HH>.csv for an hour of the open day
+        file_path = F.col("_metadata.file_path")
+        day = F.to_date(F.regexp_extract(file_path, r"/(\d{4}-\d{2}-\d{2})(\.csv|/\d{2}\.csv)$", 1))
         provenance = [
             F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "").alias(v.SOURCE),
             F.monotonically_increasing_id().alias(v.ROW),

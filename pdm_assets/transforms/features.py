@@ -274,6 +274,25 @@ def feature_grid(machines: DataFrame, start: datetime | date, end: datetime | da
     return machines.select("machineID", F.explode(times).alias("datetime"))
 
 
+def open_grid_end(telemetry: DataFrame, day: date) -> datetime:
+    """Where the grid of a day still being delivered ends (exclusive): just after the hour of its
+    newest reading, the day's start without one.
+
+    A row at T needs every record at or before T; the open day's hours land in order, so a
+    reading at t means everything up to t's hour has landed, and T = that hour is the last row
+    that can be computed now. Each later hour adds its row, equal to the row the closed day
+    gets (a row never changes once its hour has landed, unless a correction rewrites the day).
+    """
+    lo = epoch_us(day)
+    us = micros("datetime")
+    newest = (
+        telemetry.filter((us >= F.lit(lo)) & (us < F.lit(lo + DAY_US))).agg(F.max(us)).first()[0]
+    )
+    if newest is None:
+        return to_utc(day)
+    return _EPOCH + timedelta(microseconds=(newest // GRID_US + 1) * GRID_US)
+
+
 def rolling_telemetry_stats(
     telemetry: DataFrame,
     grid: DataFrame,

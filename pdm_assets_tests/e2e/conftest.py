@@ -44,6 +44,11 @@ class LivePlan:
     start: date
     history_start: date
     model_month: str
+    today_model_month: str  # the open day's model: another month on the 4th of a month
+
+    @property
+    def today(self) -> date:
+        return self.yesterday + timedelta(days=1)
 
     @classmethod
     def for_today(cls) -> "LivePlan":
@@ -52,14 +57,15 @@ class LivePlan:
         yesterday = datetime.now(UTC).date() - timedelta(days=1)
         month = model_partition_for_day(yesterday, 48)
         start = date.fromisoformat(month) - timedelta(days=TRAINING_DAYS)
-        return cls(yesterday, start, start - timedelta(days=14), month)
+        today_month = model_partition_for_day(yesterday + timedelta(days=1), 48)
+        return cls(yesterday, start, start - timedelta(days=14), month, today_month)
 
 
-def build_history(model_month: str) -> None:
+def build_history(*model_months: str) -> None:
     """Runs in the subprocess: land start..day before yesterday and materialize their history.
 
     Raw, replacements and features as one single-run range, labels as another, then the
-    model partition yesterday's scores will use, with a tiny forest.
+    model partitions yesterday's and today's scores will use, with a tiny forest.
     """
     import dagster as dg
 
@@ -95,7 +101,7 @@ def build_history(model_month: str) -> None:
         ("machines", ["machines"], None, None),
         ("features", features, span, None),
         ("labels", ["failure_labels"], label_span, None),
-        ("model", ["failure_model"], model_month, model_config),
+        *(("model", ["failure_model"], month, model_config) for month in model_months),
     ]:
         t = time.monotonic()
         first, last = span_or_key if isinstance(span_or_key, tuple) else (None, None)
@@ -244,6 +250,8 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
             "PDM_START_DATE": plan.start.isoformat(),
             "PDM_HISTORY_START": plan.history_start.isoformat(),
             "PDM_SENSOR_INTERVAL_SECONDS": "5",
+            # Hourly freshness: today is a partition, refreshed as its hourly files land.
+            "PDM_OPEN_DAY": "1",
             "PDM_SPARK_MASTER": "local[2]",
             "PDM_SPARK_CONF": "spark.sql.shuffle.partitions=2,spark.default.parallelism=2",
             "PYSPARK_PYTHON": sys.executable,
@@ -268,7 +276,11 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
         history = subprocess.run(
             # -m, not -c: pyspark's connect module exits quietly under `python -c` (it takes a
             # main module without __spec__ or __file__ for a doctest run).
-            [sys.executable, "-m", "pdm_assets_tests.e2e.conftest", plan.model_month],
+            [
+                sys.executable,
+                *("-m", "pdm_assets_tests.e2e.conftest"),
+                *sorted({plan.model_month, plan.today_model_month}),
+            ],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -333,4 +345,4 @@ def scored_yesterday(live_stack: LiveStack) -> LiveStack:
 
 
 if __name__ == "__main__":
-    build_history(sys.argv[1])
+    build_history(*sys.argv[1:])

@@ -157,7 +157,7 @@ def test_alerts_asset_page_shows_partitions_and_latest_alert_table(page, scored_
     materialized = page.get_by_text(re.compile(r"Materialized \((\d+)\)")).first
     materialized.wait_for(state="visible")
     assert int(re.search(r"\((\d+)\)", materialized.inner_text()).group(1)) >= 1
-    expected = (stack.plan.yesterday - stack.plan.start).days + 1
+    expected = (stack.plan.today - stack.plan.start).days + 1  # today: the open day
     assert page.get_by_text(f"{expected} Partitions Selected").is_visible()
     # The selected partition's latest materialization, with the markdown table of its alerts.
     page.get_by_text("top_alerts", exact=True).first.wait_for(state="visible")

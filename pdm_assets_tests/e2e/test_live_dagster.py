@@ -14,6 +14,8 @@ import pytest
 from pdm_assets_tests.e2e.conftest import LiveStack, materializations, wait_for
 
 pytestmark = pytest.mark.slow
+# The stack runs with PDM_OPEN_DAY: the daily assets follow today (open) and yesterday.
+OPEN_DAY_EAGER = "eager, open day and yesterday"
 
 RUNS_QUERY = """
 query ($filter: RunsFilter!) {
@@ -157,12 +159,12 @@ def test_a_landed_day_is_ingested_by_the_sensor_and_scored_by_automation(scored_
     assert lineage(stack, "failure_scores") == {
         "up": ["failure_model", "machine_features"],
         "down": ["maintenance_alerts", "score_evaluation"],
-        "condition": "eager",
+        "condition": OPEN_DAY_EAGER,
     }
     assert lineage(stack, "maintenance_alerts") == {
         "up": ["failure_scores", "machine_features"],
         "down": ["score_evaluation"],
-        "condition": "eager",
+        "condition": OPEN_DAY_EAGER,
     }
     assert lineage(stack, "failure_model")["condition"] is None
 

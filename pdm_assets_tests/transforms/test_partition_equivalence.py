@@ -20,6 +20,7 @@ from pdm_assets.transforms.features import (
     FEATURE_COLUMNS,
     feature_grid,
     machine_features,
+    open_grid_end,
     required_input_windows,
 )
 from pdm_assets.transforms.labels import label_upcoming_failures, required_failure_window
@@ -294,3 +295,37 @@ def test_records_after_t_never_change_rows_at_or_before_t(leak_base, t0):
         assert new["error1_hours_since"] < 12 <= new["error1_hours_since"] + 1e-6
         # Replaced 1 µs after t0: 12 h - 1 µs before the next row.
         assert new["comp4_days_since_replacement"] == (12 * 3_600_000_000 - 1) / 86_400_000_000
+
+
+def test_open_day_rows_equal_the_closed_day_hour_by_hour(spark):
+    """The open day: with its hours landed through h, the grid stops at h (open_grid_end) and
+    every row equals the row of the same day computed once it has closed, floats included."""
+    fleet = make_fleet(spark, 3)
+    day = datetime(2015, 1, 20, tzinfo=UTC)
+    closed = collect(daily_features(fleet, day))
+    seen: dict = {}
+    for through in (0, 7, 23):
+        landed = day + (through + 1) * H  # hours 00..through of the open day have landed
+        partial = {t: between(fleet[t], None, landed) for t in ("telemetry", "errors")}
+        end = open_grid_end(partial["telemetry"], day)
+        assert end == landed
+        need = required_input_windows(day, end)
+        rows = collect(
+            machine_features(
+                between(partial["telemetry"], *need["telemetry"]),
+                between(partial["errors"], *need["errors"]),
+                between(fleet["maintenance"], None, landed),
+                fleet["machines"],
+                day,
+                end,
+                UNKNOWN_SINCE,
+            )
+        )
+        assert len(rows) == 3 * (through + 1)
+        assert_same(rows, {k: v for k, v in closed.items() if k in rows})
+        # A refresh never changes a row an earlier refresh published.
+        assert_same({k: rows[k] for k in seen}, seen)
+        seen = rows
+    assert sorted(seen) == sorted(closed)
+    # Without a reading of the day yet, the open day has no rows.
+    assert open_grid_end(between(fleet["telemetry"], None, day), day) == day
