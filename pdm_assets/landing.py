@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,25 +121,14 @@ def write_day_files(
     Only the tables passed are written, so a correction of one file leaves the others alone; land a
     new day with all four (empty frames give header-only files). Rows must lie inside ``day``.
     """
-    paths = []
-    # Telemetry last: a sensor that watches telemetry files then finds the day's other files.
-    for table, frame in sorted(tables.items(), key=lambda item: item[0] == "telemetry"):
-        if table not in schemas.DAILY_TABLES:
-            raise ValueError(
-                f"{table!r} is not a daily table; expected {list(schemas.DAILY_TABLES)}"
-            )
-        out = _azure_frame(frame, table, where=f"{table} {day}")
-        outside = out["datetime"].str[:10] != day.isoformat()
-        if outside.any():
-            value = out.loc[outside, "datetime"].iloc[0]
-            raise ValueError(
-                f"{table} {day}: {int(outside.sum())} row(s) outside the day (first: {value}); "
-                "a landing file holds exactly one UTC day"
-            )
-        path = day_path(landing_dir, table, day)
-        _write_csv_atomic(out, path)
-        paths.append(path)
-    return paths
+    return _write_period_files(
+        tables,
+        where=str(day),
+        prefix=day.isoformat(),
+        period="a landing file holds exactly one UTC day",
+        unit="day",
+        path_of=lambda table: day_path(landing_dir, table, day),
+    )
 
 
 def write_hour_files(
@@ -150,22 +139,43 @@ def write_hour_files(
     are all there."""
     if not 0 <= hour <= 23:
         raise ValueError(f"hour must be 0..23, got {hour}")
-    prefix = f"{day.isoformat()} {hour:02d}:"
+    return _write_period_files(
+        tables,
+        where=f"{day} {hour:02d}h",
+        prefix=f"{day.isoformat()} {hour:02d}:",
+        period="an hourly landing file holds exactly one UTC hour",
+        unit="hour",
+        path_of=lambda table: hour_path(landing_dir, table, day, hour),
+    )
+
+
+def _write_period_files(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    where: str,
+    prefix: str,
+    period: str,
+    unit: str,
+    path_of: Callable[[str], Path],
+) -> list[Path]:
+    """Daily tables whose datetimes all start with ``prefix`` (a day or an hour), each written
+    atomically to ``path_of(table)``."""
     paths = []
+    # Telemetry last: a sensor that watches telemetry files then finds the period's other files.
     for table, frame in sorted(tables.items(), key=lambda item: item[0] == "telemetry"):
         if table not in schemas.DAILY_TABLES:
             raise ValueError(
                 f"{table!r} is not a daily table; expected {list(schemas.DAILY_TABLES)}"
             )
-        out = _azure_frame(frame, table, where=f"{table} {day} {hour:02d}h")
-        outside = out["datetime"].str[:14] != prefix
+        out = _azure_frame(frame, table, where=f"{table} {where}")
+        outside = out["datetime"].str[: len(prefix)] != prefix
         if outside.any():
             value = out.loc[outside, "datetime"].iloc[0]
             raise ValueError(
-                f"{table} {day} {hour:02d}h: {int(outside.sum())} row(s) outside the hour "
-                f"(first: {value}); an hourly landing file holds exactly one UTC hour"
+                f"{table} {where}: {int(outside.sum())} row(s) outside the {unit} "
+                f"(first: {value}); {period}"
             )
-        path = hour_path(landing_dir, table, day, hour)
+        path = path_of(table)
         _write_csv_atomic(out, path)
         paths.append(path)
     return paths
