@@ -1,6 +1,6 @@
 """How each day's predictions and alerts compared with what happened, once it is known."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any
 
 import dagster as dg
@@ -11,18 +11,14 @@ from pdm_assets.assets.daily import daily_table_asset, partition_days, rounded_m
 from pdm_assets.partitions import evaluation_lookback_days, horizon_days, label_partitions
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.settings import load_settings
-from pdm_assets.transforms.features import partition_day
-from pdm_assets.transforms.scoring import evaluate_day
+from pdm_assets.transforms.features import utc_day
+from pdm_assets.transforms.scoring import evaluate_days
 
 GROUP = "monitoring"
 
 
 class EvaluationConfig(dg.Config):
     alert_budget: int = 5
-
-
-def _on_day(df: DataFrame, day: str) -> DataFrame:
-    return df.where(partition_day() == day)
 
 
 @daily_table_asset(
@@ -63,32 +59,30 @@ def score_evaluation(
     raw_failures: DataFrame,
 ) -> DataFrame:
     settings = load_settings()
-    # Every day of the loop reads these again; read the stored partitions once.
-    failure_scores, maintenance_alerts, failure_labels, raw_failures = (
-        df.cache() for df in (failure_scores, maintenance_alerts, failure_labels, raw_failures)
+    days = partition_days(context)
+    found = {
+        r["day"]: float(r["threshold"])
+        for r in failure_scores.groupBy(utc_day().alias("day"))
+        .agg(F.max("alert_threshold").alias("threshold"))
+        .collect()
+    }
+    graded = evaluate_days(
+        failure_scores,
+        maintenance_alerts,
+        failure_labels,
+        raw_failures,
+        {day: found.get(day, 1.0) for day in days},  # no scores on D: nothing alerts
+        alert_budget=config.alert_budget,
+        horizon_hours=settings.horizon_hours,
+        lookback_days=evaluation_lookback_days(settings.horizon_hours),
     )
     records = []
-    for day in partition_days(context):
-        key = day.isoformat()
-        scores = failure_scores.where(
-            F.col("datetime") < F.lit(datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC))
-        )
-        threshold_row = _on_day(failure_scores, key).select("alert_threshold").first()
-        threshold = float(threshold_row[0]) if threshold_row else 1.0
-        metrics = evaluate_day(
-            scores,
-            _on_day(maintenance_alerts, key),
-            _on_day(failure_labels, key),
-            raw_failures,
-            threshold,
-            alert_budget=config.alert_budget,
-            horizon_hours=settings.horizon_hours,
-            day=day,
-        )
+    for day in days:
+        metrics = graded[day]
         records.append({"datetime": datetime.combine(day, time(), tzinfo=UTC), **metrics})
         context.add_asset_metadata(
             rounded_metadata({k: float(v) for k, v in metrics.items() if v is not None}),
-            partition_key=key,
+            partition_key=day.isoformat(),
         )
     names = [k for k in records[0] if k != "datetime"]
     schema = ", ".join(["datetime timestamp", *(f"`{n}` double" for n in names)])

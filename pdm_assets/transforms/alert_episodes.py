@@ -59,11 +59,13 @@ def component_at_risk() -> Column:
     return name
 
 
-def alert_rows(scores: DataFrame, threshold: float | Column) -> DataFrame:
-    """Score rows that raise an alert (risk >= threshold): machineID, datetime, component (at
-    risk), risk, available_at. `threshold` may be a column (e.g. each row's model threshold)."""
+def alert_rows(scores: DataFrame, threshold: float | Column, keep: Sequence[str] = ()) -> DataFrame:
+    """Score rows that raise an alert (risk >= threshold): `keep` columns, machineID, datetime,
+    component (at risk), risk, available_at. `threshold` may be a column (e.g. each row's model
+    threshold)."""
     limit = threshold if isinstance(threshold, Column) else F.lit(float(threshold))
     return scores.filter(F.col("risk") >= limit).select(
+        *keep,
         "machineID",
         "datetime",
         component_at_risk().alias("component"),
@@ -72,11 +74,16 @@ def alert_rows(scores: DataFrame, threshold: float | Column) -> DataFrame:
     )
 
 
-def alert_episodes(alerts: DataFrame, gap_hours: float = DEFAULT_EPISODE_GAP_HOURS) -> DataFrame:
+def alert_episodes(
+    alerts: DataFrame,
+    gap_hours: float = DEFAULT_EPISODE_GAP_HOURS,
+    within: Sequence[str] = (),
+) -> DataFrame:
     """Alert rows grouped into episodes: consecutive alerts of one machine and component at most
-    `gap_hours` apart. Columns: EPISODE_COLUMNS; episode_id = "<machine>-<component>-<first alert
-    as yyyyMMddHH>", stable however the rows were split into partitions."""
-    by_series = Window.partitionBy("machineID", "component").orderBy("datetime")
+    `gap_hours` apart. Columns: EPISODE_COLUMNS (after `within`, extra keys that keep separate
+    series apart, e.g. the day an evaluation looks back from); episode_id = "<machine>-<component>-
+    <first alert as yyyyMMddHH>", stable however the rows were split into partitions."""
+    by_series = Window.partitionBy(*within, "machineID", "component").orderBy("datetime")
     t = micros("datetime")
     new_episode = (
         F.lag(t).over(by_series).isNull()
@@ -85,7 +92,7 @@ def alert_episodes(alerts: DataFrame, gap_hours: float = DEFAULT_EPISODE_GAP_HOU
     numbered = alerts.withColumn("_new", new_episode).withColumn(
         "_episode", F.sum("_new").over(by_series)
     )
-    episodes = numbered.groupBy("machineID", "component", "_episode").agg(
+    episodes = numbered.groupBy(*within, "machineID", "component", "_episode").agg(
         F.min("datetime").alias("first_alert"),
         F.max("datetime").alias("last_alert"),
         F.min("available_at").alias("first_available_at"),
@@ -98,7 +105,7 @@ def alert_episodes(alerts: DataFrame, gap_hours: float = DEFAULT_EPISODE_GAP_HOU
         F.col("component"),
         F.date_format("first_alert", "yyyyMMddHH"),
     )
-    return episodes.withColumn("episode_id", episode_id).select(*EPISODE_COLUMNS)
+    return episodes.withColumn("episode_id", episode_id).select(*within, *EPISODE_COLUMNS)
 
 
 def judge_episodes(episodes: DataFrame, failures: DataFrame, horizon_hours: float) -> DataFrame:
@@ -121,12 +128,15 @@ def judge_episodes(episodes: DataFrame, failures: DataFrame, horizon_hours: floa
     return matched.withColumn("is_true", F.col("failure_time").isNotNull())
 
 
-def published_leads(failures: DataFrame, episodes: DataFrame, horizon_hours: float) -> DataFrame:
-    """Per failure (machineID, failure, datetime): lead_hours = failure time - first_available_at
-    of the earliest right-component episode that announces it (first_alert < failure <=
-    last_alert + horizon). Null without such an episode; negative when it was published only
-    after the failure (useless to a crew)."""
+def published_leads(
+    failures: DataFrame, episodes: DataFrame, horizon_hours: float, within: Sequence[str] = ()
+) -> DataFrame:
+    """Per failure (`within` keys, machineID, failure, datetime): lead_hours = failure time -
+    first_available_at of the earliest right-component episode that announces it (first_alert <
+    failure <= last_alert + horizon). Null without such an episode; negative when it was published
+    only after the failure (useless to a crew)."""
     eps = episodes.select(
+        *within,
         "machineID",
         F.col("component").alias("failure"),
         "first_alert",
@@ -139,10 +149,10 @@ def published_leads(failures: DataFrame, episodes: DataFrame, horizon_hours: flo
     )
     lead = (f_us - micros("first_available_at")) / F.lit(HOUR_US)
     return (
-        failures.select("machineID", "failure", "datetime")
-        .join(eps, ["machineID", "failure"], "left")
+        failures.select(*within, "machineID", "failure", "datetime")
+        .join(eps, [*within, "machineID", "failure"], "left")
         .withColumn("_lead", F.when(announces, lead))
-        .groupBy("machineID", "failure", "datetime")
+        .groupBy(*within, "machineID", "failure", "datetime")
         .agg(F.max("_lead").alias("lead_hours"))
     )
 

@@ -9,12 +9,12 @@ attributions): they are cheap, model-agnostic and read as "what is unusual about
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, ERROR_CODES, SENSORS
@@ -28,7 +28,7 @@ from pdm_assets.transforms.alert_episodes import (
     published_leads,
     summarize_leads,
 )
-from pdm_assets.transforms.features import DAY_US, HOUR_US, epoch_us, micros, utc_day
+from pdm_assets.transforms.features import HOUR_US, micros, to_utc, utc_day
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
 from pdm_assets.transforms.model import evaluation_from_confusion
 
@@ -270,88 +270,169 @@ def evaluate_day(
       / 1 day * 30.
     - top_k_precision: share of true alerts among the alerts ranked 1..alert_budget on D.
     """
-    horizon_us = round(horizon_hours * HOUR_US)
     if day is None:
         latest = scores.agg(F.max(utc_day()).alias("d")).first()
         if latest is None or latest["d"] is None:
             raise ValueError("evaluate_day: no score rows, and no day given")
         day = latest["d"]
-    d0 = epoch_us(day)
-    d0 -= d0 % DAY_US  # a datetime means its UTC day
-    t = micros("datetime")
-
-    def on_day(df: DataFrame) -> DataFrame:
-        return df.filter((t >= F.lit(d0)) & (t < F.lit(d0 + DAY_US)))
-
-    # Row-level alerting and the class confusion of day D, in one small collect.
-    rows = on_day(scores).join(
-        labels.select("machineID", "datetime", "label"), ["machineID", "datetime"]
+    d = to_utc(day).date() if isinstance(day, datetime) else day
+    graded = evaluate_days(
+        scores,
+        alerts,
+        labels,
+        failures,
+        {d: threshold},
+        alert_budget=alert_budget,
+        lead_hours=lead_hours,
+        horizon_hours=horizon_hours,
     )
-    alerting = F.col("risk") >= F.lit(float(threshold))
+    return graded[d]
+
+
+def evaluate_days(
+    scores: DataFrame,
+    alerts: DataFrame,
+    labels: DataFrame,
+    failures: DataFrame,
+    thresholds: Mapping[date, float],
+    alert_budget: int = DEFAULT_ALERT_BUDGET,
+    lead_hours: Sequence[float] = DEFAULT_LEAD_HOURS,
+    horizon_hours: float = DEFAULT_HORIZON_HOURS,
+    lookback_days: int | None = None,
+) -> dict[date, dict[str, float | int | None]]:
+    """`evaluate_day` for every day of `thresholds` (day -> that day's alert threshold), in five
+    Spark jobs however many days: a range run of the evaluation would otherwise pay seven jobs
+    per day. Day D reads the scores of D - `lookback_days` .. D (every earlier one when None),
+    whatever other days are graded with it, so a day's figures do not depend on the range."""
+    days = sorted(thresholds)
+    spark = scores.sparkSession
+    graded_days = F.broadcast(
+        spark.createDataFrame(
+            [(d, float(thresholds[d])) for d in days], "_day date, _threshold double"
+        )
+    )
+    on_graded_day = scores.withColumn("_day", utc_day()).join(graded_days, "_day")
+    alerting = F.col("risk") >= F.col("_threshold")
+
+    # Row-level alerting and the class confusion of each day, in one small collect.
     cells = (
-        rows.groupBy("label", "predicted", alerting.alias("alerting"))
+        on_graded_day.join(
+            labels.select("machineID", "datetime", "label"), ["machineID", "datetime"]
+        )
+        .groupBy("_day", "label", "predicted", alerting.alias("alerting"))
         .agg(F.count(F.lit(1)).alias("n"))
         .collect()
     )
-    index = {label: i for i, label in enumerate(LABELS)}
-    confusion = [[0] * len(LABELS) for _ in LABELS]
-    alerting_rows = positive_rows = hits = 0
-    for c in cells:
-        if c["label"] not in index or c["predicted"] not in index:
-            raise ValueError(
-                f"evaluate_day: {c['n']} rows with label={c['label']!r}, "
-                f"predicted={c['predicted']!r}; expected values of {LABELS}"
-            )
-        confusion[index[c["label"]]][index[c["predicted"]]] += c["n"]
-        is_positive = c["label"] != LABELS[0]
-        alerting_rows += c["n"] if c["alerting"] else 0
-        positive_rows += c["n"] if is_positive else 0
-        hits += c["n"] if c["alerting"] and is_positive else 0
-    n_rows = sum(map(sum, confusion))
-    machines = on_day(scores).select("machineID").distinct().count()
+    machines = {
+        r["_day"]: r["n"]
+        for r in on_graded_day.groupBy("_day")
+        .agg(F.countDistinct("machineID").alias("n"))
+        .collect()
+    }
 
-    # Failures of day D: published lead of the first right-component alert episode.
-    episodes = alert_episodes(alert_rows(scores, threshold)).cache()
-    fails = on_day(failures).filter(F.col("failure").isin(*COMPONENTS))
-    leads = [r["lead_hours"] for r in published_leads(fails, episodes, horizon_hours).collect()]
-    episodes_started = episodes.filter(
-        (micros("first_alert") >= F.lit(d0)) & (micros("first_alert") < F.lit(d0 + DAY_US))
-    ).count()
-    episodes.unpersist()
-    n_failures = len(leads)
-    ahead, median_lead = summarize_leads(leads, lead_hours)
+    # Failures of each day D: published lead of the first right-component alert episode, from
+    # D's own copy of the scores it may look back on (a score row of day s serves D in s .. s +
+    # lookback), alerting at D's threshold.
+    row_day = utc_day()
+    reach = F.col("_day") >= row_day
+    if lookback_days is not None:
+        reach &= F.col("_day") <= F.date_add(row_day, lookback_days)
+    seen_from = scores.join(graded_days, reach)
+    episodes = alert_episodes(
+        alert_rows(seen_from, F.col("_threshold"), keep=("_day",)), within=("_day",)
+    )
+    failed = failures.filter(F.col("failure").isin(*COMPONENTS)).withColumn("_day", utc_day())
+    leads_by_day: dict[date, list[float | None]] = {d: [] for d in days}
+    for r in published_leads(
+        failed.join(graded_days.select("_day"), "_day"), episodes, horizon_hours, within=("_day",)
+    ).collect():
+        leads_by_day[r["_day"]].append(r["lead_hours"])
+    started = {
+        r["_day"]: r["n"]
+        for r in episodes.filter(utc_day("first_alert") == F.col("_day"))
+        .groupBy("_day")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    }
 
-    # Alerts of day D: true if a failure follows within the horizon.
-    day_alerts = on_day(alerts).select("machineID", micros("datetime").alias("_a_us"), "rank")
+    # Alerts of each day: true if a failure follows within the horizon.
+    horizon_us = round(horizon_hours * HOUR_US)
+    day_alerts = (
+        alerts.withColumn("_day", utc_day())
+        .join(graded_days.select("_day"), "_day")
+        .select("_day", "machineID", micros("datetime").alias("_a_us"), "rank")
+    )
     following = failures.select("machineID", micros("datetime").alias("_f_us"))
     truth = (
         day_alerts.join(following, "machineID", "left")
-        .groupBy("machineID", "_a_us", "rank")
+        .groupBy("_day", "machineID", "_a_us", "rank")
         .agg(
             F.max(
                 (F.col("_f_us") > F.col("_a_us"))
                 & (F.col("_f_us") <= F.col("_a_us") + F.lit(horizon_us))
             ).alias("_true")
         )
-        .select("rank", F.coalesce("_true", F.lit(False)).alias("_true"))
+        .select("_day", "rank", F.coalesce("_true", F.lit(False)).alias("_true"))
         .collect()
     )
-    n_alerts = len(truth)
-    false_alarms = sum(1 for r in truth if not r["_true"])
-    top = [r for r in truth if r["rank"] <= alert_budget]
+    truth_by_day: dict[date, list[Row]] = {d: [] for d in days}
+    for r in truth:
+        truth_by_day[r["_day"]].append(r)
 
+    index = {label: i for i, label in enumerate(LABELS)}
+    confusion = {d: [[0] * len(LABELS) for _ in LABELS] for d in days}
+    counts = {d: {"alerting": 0, "positive": 0, "hits": 0} for d in days}
+    for c in cells:
+        if c["label"] not in index or c["predicted"] not in index:
+            raise ValueError(
+                f"evaluate_day: {c['n']} rows on {c['_day']} with label={c['label']!r}, "
+                f"predicted={c['predicted']!r}; expected values of {LABELS}"
+            )
+        confusion[c["_day"]][index[c["label"]]][index[c["predicted"]]] += c["n"]
+        is_positive = c["label"] != LABELS[0]
+        counts[c["_day"]]["alerting"] += c["n"] if c["alerting"] else 0
+        counts[c["_day"]]["positive"] += c["n"] if is_positive else 0
+        counts[c["_day"]]["hits"] += c["n"] if c["alerting"] and is_positive else 0
+    return {
+        d: _day_metrics(
+            confusion[d],
+            counts[d],
+            machines.get(d, 0),
+            leads_by_day[d],
+            started.get(d, 0),
+            truth_by_day[d],
+            alert_budget,
+            lead_hours,
+        )
+        for d in days
+    }
+
+
+def _day_metrics(
+    confusion: list[list[int]],
+    counts: dict[str, int],
+    machines: int,
+    leads: list[float | None],
+    episodes_started: int,
+    truth: list[Row],
+    alert_budget: int,
+    lead_hours: Sequence[float],
+) -> dict[str, float | int | None]:
     def share(num: int, den: int) -> float | None:
         return num / den if den else None
 
+    ahead, median_lead = summarize_leads(leads, lead_hours)
+    false_alarms = sum(1 for r in truth if not r["_true"])
+    top = [r for r in truth if r["rank"] <= alert_budget]
     out: dict[str, float | int | None] = {
-        "rows": n_rows,
+        "rows": sum(map(sum, confusion)),
         "machines": machines,
-        "alert_rows": alerting_rows,
-        "positive_rows": positive_rows,
-        "alert_precision": share(hits, alerting_rows),
-        "alert_recall": share(hits, positive_rows),
+        "alert_rows": counts["alerting"],
+        "positive_rows": counts["positive"],
+        "alert_precision": share(counts["hits"], counts["alerting"]),
+        "alert_recall": share(counts["hits"], counts["positive"]),
         "macro_f1": evaluation_from_confusion(confusion).macro_f1,
-        "failures": n_failures,
+        "failures": len(leads),
     }
     for lead in lead_hours:
         out[f"failures_published_{lead:g}h_ahead"] = ahead[lead]
@@ -359,7 +440,7 @@ def evaluate_day(
     out.update(
         {
             "episodes_started": episodes_started,
-            "alerts": n_alerts,
+            "alerts": len(truth),
             "false_alarms": false_alarms,
             "false_alarms_per_machine_month": (false_alarms / machines * 30 if machines else None),
             "alert_budget": alert_budget,

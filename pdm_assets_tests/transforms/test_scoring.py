@@ -16,6 +16,7 @@ from pdm_assets.transforms.scoring import (
     EXPLAIN_COLUMNS,
     PROBABILITY_COLUMNS,
     evaluate_day,
+    evaluate_days,
     maintenance_alerts,
     score_features,
 )
@@ -336,6 +337,71 @@ def test_evaluate_day_matches_hand_computation(spark):
     assert quiet["failures"] == 0 and quiet["failures_published_12h_ahead"] is None
     assert (quiet["alerts"], quiet["top_k_precision"]) == (0, None)
     assert quiet["false_alarms_per_machine_month"] == 0.0
+
+
+def test_a_range_of_days_grades_each_day_as_that_day_alone(spark):
+    """evaluate_days over six days, with the threshold changing mid-range (a new model), gives
+    each day what evaluate_day gives it from that day's own look-back only: long alert episodes
+    that start before the look-back must not lengthen a day's leads in a range run."""
+    rng = np.random.default_rng(7)
+    first = D - timedelta(days=5)
+    times = [first + 3 * i * H for i in range(8 * 8)]  # D-5 .. D+2, every 3 h
+    rows = []
+    for m in range(1, 7):
+        for t in times:
+            p_fail = rng.dirichlet([1.0] * 4) * rng.uniform(0.0, 0.9)
+            if m == 1:  # one episode that never ends: alerting from the first row on
+                p_fail = np.array([0.0, 0.0, 0.0, 0.8])
+            rows.append(score_row(m, t, tuple(float(x) for x in (1.0 - p_fail.sum(), *p_fail))))
+    scores = spark.createDataFrame(rows, SCORES_DDL)
+    labels = spark.createDataFrame(
+        [(m, t, LABELS[(m + t.day) % 5]) for m in range(1, 7) for t in times],
+        "machineID int, datetime timestamp, label string",
+    )
+    failures = spark.createDataFrame(
+        [
+            (first + timedelta(days=d, hours=5), m, f"comp{1 + (m + d) % 4}")
+            for m in range(1, 7)
+            for d in range(0, 8, 2)
+        ]
+        + [(D + 7 * H, 1, "comp4"), (D - 2 * timedelta(days=1) + 7 * H, 1, "comp4")],
+        "datetime timestamp, machineID int, failure string",
+    )
+    day_of = lambda t: t.date()  # noqa: E731
+    alerts = spark.createDataFrame(
+        [(day_of(t), m, m, t) for m in range(1, 7) for t in times if t.hour == 12],
+        "day date, rank int, machineID int, datetime timestamp",
+    )
+    days = [(D - timedelta(days=k)).date() for k in range(3, -3, -1)]  # D-3 .. D+2
+    thresholds = {d: (0.5 if d < D.date() else 0.35) for d in days}
+    lookback = 2
+
+    together = evaluate_days(
+        scores, alerts, labels, failures, thresholds, alert_budget=3, lookback_days=lookback
+    )
+
+    assert sorted(together) == days
+    for d in days:
+        start = datetime.combine(d - timedelta(days=lookback), time(), UTC)
+        own = scores.where(scores.datetime >= start).where(
+            scores.datetime < datetime.combine(d + timedelta(days=1), time(), UTC)
+        )
+        alone = evaluate_day(own, alerts, labels, failures, thresholds[d], alert_budget=3, day=d)
+        assert together[d] == alone, d
+    # Not vacuous: leads were measured, and machine 1's endless episode is capped by the
+    # look-back (its failure at D 07:00 is announced from D-2 00:00 at most: 31 h ahead).
+    assert sum(together[d]["failures"] for d in days) > 5
+    assert together[D.date()]["median_published_lead_h"] is not None
+    everything = evaluate_day(
+        scores.where(scores.datetime < D + timedelta(days=1)),
+        alerts,
+        labels,
+        failures,
+        thresholds[D.date()],
+        alert_budget=3,
+        day=D.date(),
+    )
+    assert everything != together[D.date()]
 
 
 def test_score_day_column_is_utc(spark):
