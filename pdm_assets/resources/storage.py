@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -127,6 +128,72 @@ class _HadoopFs:
             stream.close()
 
 
+class _LocalFs:
+    """The same operations on a local root, in Python: a JVM call costs ~10 ms and a Hadoop
+    copy ~70 ms, which a year-long backfill pays per partition. Renames are POSIX-atomic."""
+
+    @staticmethod
+    def _p(path: str) -> str:
+        local = _local_path(path)
+        if local is None:
+            raise TableStoreError(f"{path} is not a local path")
+        return local
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self._p(path))
+
+    def rename(self, src: str, dst: str, *, make_parent: bool = True) -> None:
+        target = self._p(dst)
+        if make_parent:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            if os.path.exists(target):
+                raise FileExistsError(target)
+            os.rename(self._p(src), target)
+        except OSError as exc:
+            raise TableStoreError(f"could not rename {src} to {dst}: {exc}") from exc
+
+    def delete(self, path: str) -> None:
+        local = self._p(path)
+        if os.path.isdir(local):
+            shutil.rmtree(local, ignore_errors=True)
+        elif os.path.lexists(local):
+            os.remove(local)
+
+    def copy(self, src: str, dst: str) -> None:
+        source, target = self._p(src), self._p(dst)
+        try:
+            if os.path.isdir(source):
+                shutil.copytree(source, target)
+            else:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copyfile(source, target)
+        except OSError as exc:
+            raise TableStoreError(f"could not copy {src} to {dst}: {exc}") from exc
+
+    def list_names(self, path: str) -> list[str]:
+        try:
+            return os.listdir(self._p(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def modified_seconds_ago(self, path: str) -> float:
+        return time.time() - os.stat(self._p(path)).st_mtime
+
+    def write_text(self, path: str, text: str) -> None:
+        # Write aside and rename, so a journal is either whole or absent.
+        target = self._p(path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+
+    def read_text(self, path: str) -> str:
+        with open(self._p(path), encoding="utf-8") as fh:
+            return fh.read()
+
+
 class PartitionedTableStore:
     """Read and write one asset's partitions under ``root``; usable without Dagster."""
 
@@ -139,7 +206,9 @@ class PartitionedTableStore:
         self.spark = spark
         self.root = root.rstrip("/")
         self.table_format = table_format
-        self._fs = _HadoopFs(spark, self.root)
+        self._fs: _HadoopFs | _LocalFs = (
+            _LocalFs() if _local_path(self.root) is not None else _HadoopFs(spark, self.root)
+        )
 
     # -- locations -------------------------------------------------------------------------
     def table_path(self, table: str) -> str:
