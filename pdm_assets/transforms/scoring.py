@@ -338,9 +338,10 @@ def evaluate_days(
     if lookback_days is not None:
         reach &= F.col("_day") <= F.date_add(row_day, lookback_days)
     seen_from = scores.join(graded_days, reach)
+    # Read twice below (leads, episodes started): computed once.
     episodes = alert_episodes(
         alert_rows(seen_from, F.col("_threshold"), keep=("_day",)), within=("_day",)
-    )
+    ).cache()
     failed = failures.filter(F.col("failure").isin(*COMPONENTS)).withColumn("_day", utc_day())
     leads_by_day: dict[date, list[float | None]] = {d: [] for d in days}
     for r in published_leads(
@@ -354,6 +355,7 @@ def evaluate_days(
         .agg(F.count(F.lit(1)).alias("n"))
         .collect()
     }
+    episodes.unpersist()
 
     # Alerts of each day: true if a failure follows within the horizon.
     horizon_us = round(horizon_hours * HOUR_US)
