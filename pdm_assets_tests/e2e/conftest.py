@@ -3,8 +3,9 @@
 Layout of one session: a temporary data dir and DAGSTER_HOME; a landing zone with a recent,
 small fleet; history up to the day before yesterday materialized in a subprocess (the partitions'
 start date is read when the assets are imported, so it cannot happen in this process); then
-``dagster-webserver`` and ``dagster-daemon`` as process groups; then yesterday's files are
-dropped into the landing zone and the sensor plus automation have to score it on their own.
+``dagster-webserver`` and ``dagster-daemon`` as process groups; then yesterday's files and
+today's first hourly files are dropped into the landing zone and the sensor plus automation have
+to score both days on their own.
 """
 
 import json
@@ -152,6 +153,7 @@ class LiveStack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     landed: str = ""  # what `pdm-assets land --yesterday` printed
+    open_day_through: int = 0  # today's hours 00..this landed with yesterday
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
@@ -323,24 +325,37 @@ def materializations(stack: LiveStack, asset: str, partition: str) -> list[dict[
     return data["assetNodeOrError"].get("assetMaterializations") or []
 
 
+def open_day_first_hours() -> int:
+    """The newest hour that has begun, less one (hour 00 just after midnight): today's first
+    delivery lands hours 00..this, and the open-day test one more hour."""
+    return max(datetime.now(UTC).hour - 1, 0)
+
+
 @pytest.fixture(scope="session")
 def scored_yesterday(live_stack: LiveStack) -> LiveStack:
-    """Yesterday's files dropped into the landing zone, and waited for until it is scored."""
+    """Yesterday's files and today's first hourly files dropped into the landing zone together,
+    as a plant delivers them just after midnight, and waited for until both days are scored.
+
+    Landing both at once costs one sensor-and-automation chain less than two deliveries, and
+    exercises the open day following a closing yesterday.
+    """
     stack = live_stack
     t = time.monotonic()
     stack.landed = stack.cli("land", "--yesterday")
-    day = stack.plan.yesterday.isoformat()
-    try:
-        wait_for(
-            f"maintenance_alerts {day} to be materialized by the sensor and automation",
-            lambda: materializations(stack, "maintenance_alerts", day),
-            SCORING_TIMEOUT,
-            3,
-            stack.assert_alive,
-        )
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- daemon log ---\n{stack.log_tail('daemon')}") from None
-    stack.timings["yesterday_scored"] = time.monotonic() - t
+    stack.open_day_through = open_day_first_hours()
+    stack.cli("land", "--today-through", str(stack.open_day_through))
+    for day in (stack.plan.yesterday.isoformat(), stack.plan.today.isoformat()):
+        try:
+            wait_for(
+                f"maintenance_alerts {day} to be materialized by the sensor and automation",
+                lambda day=day: materializations(stack, "maintenance_alerts", day),
+                SCORING_TIMEOUT,
+                3,
+                stack.assert_alive,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- daemon log ---\n{stack.log_tail('daemon')}") from None
+        stack.timings[f"scored {day}"] = time.monotonic() - t
     return stack
 
 

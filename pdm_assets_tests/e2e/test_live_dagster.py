@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 
+from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pdm_assets_tests.e2e.conftest import LiveStack, materializations, wait_for
 
 pytestmark = pytest.mark.slow
@@ -113,20 +114,26 @@ def test_a_landed_day_is_ingested_by_the_sensor_and_scored_by_automation(scored_
     assert state["landing_zone_sensor"]["sensorState"]["status"] == "RUNNING"
     assert state["pdm_automation_sensor"]["sensorState"]["status"] == "RUNNING"
 
-    # The landing sensor asked for exactly yesterday's raw partition, once (the history it found
-    # in the landing zone was adopted, not re-run), and that run succeeded.
-    (raw_run,) = runs(stack, **{"dagster/sensor_name": "landing_zone_sensor"})
-    raw_tags = tags_of(raw_run)
-    assert raw_run["jobName"] == "raw_job"
-    assert raw_tags["dagster/partition"] == day
-    assert day in raw_tags["dagster/run_key"]
-    assert raw_run["status"] == "SUCCESS"
-    assert materialized_by(raw_run) == [
-        ("raw_errors", day),
-        ("raw_failures", day),
-        ("raw_maintenance", day),
-        ("raw_telemetry", day),
-    ]
+    # The landing sensor asked for exactly the days that landed, yesterday and the open day (its
+    # first hours came with yesterday), each once (the history it found in the landing zone was
+    # adopted, not re-run), and those runs succeeded. Whether it saw both days in one tick (one
+    # single-run range) or in two depends on when its tick fell between the two deliveries.
+    today = stack.plan.today.isoformat()
+    raw_runs = runs(stack, **{"dagster/sensor_name": "landing_zone_sensor"})
+    assert {r["jobName"] for r in raw_runs} == {"raw_job"}
+    assert {r["status"] for r in raw_runs} == {"SUCCESS"}
+    spans = sorted(
+        (
+            t.get(RANGE_START_TAG, t.get("dagster/partition")),
+            t.get(RANGE_END_TAG, t.get("dagster/partition")),
+        )
+        for t in map(tags_of, raw_runs)
+    )
+    assert spans in ([(day, today)], [(day, day), (today, today)]), spans
+    assert any(day in tags_of(r)["dagster/run_key"] for r in raw_runs)
+    raw = ("raw_errors", "raw_failures", "raw_maintenance", "raw_telemetry")
+    done = sorted(m for r in raw_runs for m in materialized_by(r))
+    assert done == sorted((a, d) for a in raw for d in (day, today))
 
     # Scores and alerts of yesterday were materialized by automation-launched runs.
     for asset in ("component_replacements", "machine_features", "failure_scores"):
@@ -135,9 +142,12 @@ def test_a_landed_day_is_ingested_by_the_sensor_and_scored_by_automation(scored_
     scored_by = run_by_id(stack, alerts["runId"])
     assert scored_by["status"] in ("SUCCESS", "STARTED")  # the run may still be finishing
     scored_tags = tags_of(scored_by)
-    assert scored_tags.get("dagster/partition") == day
+    # Yesterday alone, or with the open day as one single-run range.
+    first = scored_tags.get(RANGE_START_TAG, scored_tags.get("dagster/partition"))
+    last = scored_tags.get(RANGE_END_TAG, scored_tags.get("dagster/partition"))
+    assert (first, last) in ((day, day), (day, today)), scored_tags
     assert scored_tags.get("dagster/sensor_name") == "pdm_automation_sensor", scored_tags
-    assert scored_by["runId"] != raw_run["runId"]
+    assert scored_by["runId"] not in {r["runId"] for r in raw_runs}
     assert {("failure_scores", day), ("maintenance_alerts", day)} <= set(materialized_by(scored_by))
 
     # Labels of Y-2 became computable with Y's failures: automation requests them too.
