@@ -80,6 +80,12 @@ def tags_of(run: dict) -> dict[str, str]:
     return {t["key"]: t["value"] for t in run["tags"]}
 
 
+def span_of(tags: dict[str, str]) -> tuple[str | None, str | None]:
+    """First and last partition of a run: a single-run range's tags, or its one partition."""
+    one = tags.get("dagster/partition")
+    return tags.get(RANGE_START_TAG, one), tags.get(RANGE_END_TAG, one)
+
+
 def materialized_by(run: dict) -> list[tuple[str, str]]:
     return sorted((m["assetKey"]["path"][-1], m["partition"]) for m in run["assetMaterializations"])
 
@@ -122,13 +128,7 @@ def test_a_landed_day_is_ingested_by_the_sensor_and_scored_by_automation(scored_
     raw_runs = runs(stack, **{"dagster/sensor_name": "landing_zone_sensor"})
     assert {r["jobName"] for r in raw_runs} == {"raw_job"}
     assert {r["status"] for r in raw_runs} == {"SUCCESS"}
-    spans = sorted(
-        (
-            t.get(RANGE_START_TAG, t.get("dagster/partition")),
-            t.get(RANGE_END_TAG, t.get("dagster/partition")),
-        )
-        for t in map(tags_of, raw_runs)
-    )
+    spans = sorted(span_of(tags_of(r)) for r in raw_runs)
     assert spans in ([(day, today)], [(day, day), (today, today)]), spans
     assert any(day in tags_of(r)["dagster/run_key"] for r in raw_runs)
     raw = ("raw_errors", "raw_failures", "raw_maintenance", "raw_telemetry")
@@ -143,9 +143,7 @@ def test_a_landed_day_is_ingested_by_the_sensor_and_scored_by_automation(scored_
     assert scored_by["status"] in ("SUCCESS", "STARTED")  # the run may still be finishing
     scored_tags = tags_of(scored_by)
     # Yesterday alone, or with the open day as one single-run range.
-    first = scored_tags.get(RANGE_START_TAG, scored_tags.get("dagster/partition"))
-    last = scored_tags.get(RANGE_END_TAG, scored_tags.get("dagster/partition"))
-    assert (first, last) in ((day, day), (day, today)), scored_tags
+    assert span_of(scored_tags) in ((day, day), (day, today)), scored_tags
     assert scored_tags.get("dagster/sensor_name") == "pdm_automation_sensor", scored_tags
     assert scored_by["runId"] not in {r["runId"] for r in raw_runs}
     assert {("failure_scores", day), ("maintenance_alerts", day)} <= set(materialized_by(scored_by))
