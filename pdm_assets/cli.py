@@ -397,6 +397,37 @@ def _add_parity(sub: SubParsers) -> None:
     p.set_defaults(run=_run_parity)
 
 
+# --- class-archive --------------------------------------------------------------------------------
+def _run_class_archive(args: argparse.Namespace) -> int:
+    from pdm_assets.resources.class_archive import archive_path, build_class_archive
+
+    target = Path(args.path) if args.path else archive_path()
+    if target is None:
+        print("pdm-assets class-archive: PDM_SPARK_CLASS_ARCHIVE=off, nothing to build")
+        return 0
+    try:
+        seconds = build_class_archive(target)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"pdm-assets class-archive: error: {exc}", file=sys.stderr)
+        return 1
+    size_mb = target.stat().st_size / 2**20
+    print(f"Spark class archive: {target} ({size_mb:.0f} MB, built in {seconds:.0f} s)")
+    return 0
+
+
+def _add_class_archive(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "class-archive",
+        help="build the JVM class archive that lets new Spark processes start faster",
+        description="Runs a small Spark warm-up whose JVM dumps the classes it loaded into a "
+        "dynamic CDS archive; local Spark sessions use it when it exists (make install runs this).",
+    )
+    p.add_argument(
+        "--path", help="where to write it (default: PDM_SPARK_CLASS_ARCHIVE or the venv)"
+    )
+    p.set_defaults(run=_run_class_archive)
+
+
 SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
     _add_import_azure,
     _add_export_azure,
@@ -404,6 +435,7 @@ SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
     _add_alerts,
     _add_demo,
     _add_parity,
+    _add_class_archive,
 ]
 
 

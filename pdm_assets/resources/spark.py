@@ -5,8 +5,11 @@ import os
 import sys
 from collections.abc import Mapping
 
+import pyspark
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
+
+from pdm_assets.resources.class_archive import with_class_archive
 
 LOCAL_SPARK_CONF: dict[str, str] = {
     "spark.master": "local[*]",
@@ -38,13 +41,26 @@ def env_spark_conf() -> dict[str, str]:
 
 
 def local_spark_conf(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    return {**LOCAL_SPARK_CONF, **(overrides or {}), **env_spark_conf()}
+    return _with_driver_class_archive({**LOCAL_SPARK_CONF, **(overrides or {}), **env_spark_conf()})
 
 
-def build_local_spark(overrides: Mapping[str, str] | None = None) -> SparkSession:
+def _with_driver_class_archive(conf: dict[str, str]) -> dict[str, str]:
+    """The driver JVM starts from the class archive ``make install`` wrote, when there is one."""
+    key = "spark.driver.extraJavaOptions"
+    return {**conf, key: with_class_archive(conf.get(key, ""))}
+
+
+def _local_process_env() -> None:
     # Workers must run the same interpreter as the driver (the venv's), not whatever is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no other interface
+    # The jars by their real path, whatever link the venv was reached through: the class
+    # archive only maps for the class path it was made with.
+    os.environ.setdefault("SPARK_HOME", os.path.realpath(os.path.dirname(pyspark.__file__)))
+
+
+def build_local_spark(overrides: Mapping[str, str] | None = None) -> SparkSession:
+    _local_process_env()
     builder = SparkSession.builder
     for key, value in local_spark_conf(overrides).items():
         builder = builder.config(key, value)
@@ -58,8 +74,7 @@ class SparkSessionResource(LazyPySparkResource):
     """
 
     def _init_session(self) -> None:
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        _local_process_env()
         if self._spark_session is None:
             self._spark_session = _reuse_session(self.spark_config)
         super()._init_session()
@@ -115,7 +130,8 @@ def cluster_spark_conf(master: str, overrides: Mapping[str, str] | None = None) 
             "partitions through Hadoop's FileSystem API, which needs the JVM gateway"
         )
     conf = {k: v for k, v in LOCAL_SPARK_CONF.items() if k != "spark.driver.memory"}
-    return {**conf, **(overrides or {}), **env_spark_conf(), "spark.master": master}
+    conf = {**conf, **(overrides or {}), **env_spark_conf(), "spark.master": master}
+    return _with_driver_class_archive(conf)
 
 
 def cluster_spark_resource(

@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from pdm_assets.resources.class_archive import with_class_archive
+
 RUNTIME_SCRIPT = Path(__file__).with_name("databricks_runtime.py")
 CLUSTER_ID = "0101-000000-standin"
 RUN_TIMEOUT_SECONDS = 1200  # a run is killed (FAILED) after this; generous for a loaded machine
@@ -388,6 +390,9 @@ class FakeDatabricks:
                 "SPARK_LOCAL_IP": "127.0.0.1",
                 "PYSPARK_PYTHON": self.python,
                 "PDM_STANDIN_DBFS_ROOT": str(self.dbfs),
+                # A real cluster's driver JVM is already up and warm when a step arrives; the
+                # stand-in starts one per step, from the class archive when there is one.
+                "PDM_STANDIN_DRIVER_JAVA_OPTIONS": with_class_archive("-Duser.timezone=UTC"),
                 "PDM_STANDIN_SECRETS": json.dumps(
                     {f"{s}/{k}": v for (s, k), v in self.secrets.items()}
                 ),

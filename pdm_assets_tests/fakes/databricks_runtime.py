@@ -92,7 +92,10 @@ def main() -> None:
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config(
+            "spark.driver.extraJavaOptions",
+            os.environ.get("PDM_STANDIN_DRIVER_JAVA_OPTIONS", "-Duser.timezone=UTC"),
+        )
         .getOrCreate()
     )
     script, *parameters = sys.argv[1:]
