@@ -41,11 +41,11 @@ def record_verdict(
     return result
 
 
-def duplicate_keys(df: DataFrame) -> int:
-    return df.groupBy(*KEYS).count().where(F.col("count") > 1).count()
+DUPLICATES = "duplicate (machineID, datetime)"
+_ROWS, _KEYED, _KEYS = "__rows", "__rows_with_keys", "__distinct_keys"
 
 
-def feature_null_violations(features: DataFrame) -> dict[str, int]:
+def feature_null_rules() -> dict[str, Column]:
     """Nulls only where the rule allows them: statistics of windows with too few readings."""
     never_null = [
         *KEYS,
@@ -61,22 +61,26 @@ def feature_null_violations(features: DataFrame) -> dict[str, int]:
         for s in SENSORS:
             conditions[f"{s}_mean_{w}h"] = F.col(f"{s}_mean_{w}h").isNull() & (readings > 0)
             conditions[f"{s}_std_{w}h"] = F.col(f"{s}_std_{w}h").isNull() & (readings > 1)
-    return count_violations(features, conditions)
+    return conditions
 
 
-def count_violations(df: DataFrame, conditions: dict[str, Column]) -> dict[str, int]:
-    """Rows meeting each condition, in one pass; conditions no row meets are left out."""
-    counts = df.agg(*(F.sum(cond.cast("int")).alias(name) for name, cond in conditions.items()))
-    row = counts.first()
-    return {name: int(row[name]) for name in conditions if row[name]}
+def blocking_result(df: DataFrame, null_rules: dict[str, Column]) -> dg.AssetCheckResult:
+    """Fails on a broken null rule or a repeated key (training would count such rows twice).
 
-
-def blocking_result(df: DataFrame, problems: dict[str, int]) -> dg.AssetCheckResult:
-    """Fails on any problem or duplicate key: training on such rows would count them twice."""
-    duplicates = duplicate_keys(df)
-    if duplicates:
-        problems = {**problems, "duplicate (machineID, datetime)": duplicates}
-    rows = df.count()
+    One Spark job: the row count, the distinct keys and every rule in one aggregation. The
+    duplicates counted are the rows beyond the first of their key.
+    """
+    keyed = F.col(KEYS[0]).isNotNull() & F.col(KEYS[1]).isNotNull()
+    row = df.agg(
+        F.count(F.lit(1)).alias(_ROWS),
+        F.count(F.when(keyed, 1)).alias(_KEYED),
+        F.count_distinct(*(F.col(k) for k in KEYS)).alias(_KEYS),
+        *(F.sum(rule.cast("int")).alias(name) for name, rule in null_rules.items()),
+    ).first()
+    rows = int(row[_ROWS])
+    problems = {name: int(row[name]) for name in null_rules if row[name]}
+    if row[_KEYED] > row[_KEYS]:
+        problems[DUPLICATES] = int(row[_KEYED] - row[_KEYS])
     reason = "; ".join(
         f"{what} null: {n}" if what in df.columns else f"{what}: {n}"
         for what, n in sorted(problems.items())
@@ -100,12 +104,8 @@ def blocking_result(df: DataFrame, problems: dict[str, int]) -> dg.AssetCheckRes
     description="No duplicate (machineID, datetime); nulls only in statistics of sparse windows.",
 )
 def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    features = checked_partitions(context, "machine_features").cache()
-    try:
-        result = blocking_result(features, feature_null_violations(features))
-    finally:
-        # A cached scan outlives the run: a later check of rewritten files would see old rows.
-        features.unpersist()
+    features = checked_partitions(context, "machine_features")
+    result = blocking_result(features, feature_null_rules())
     return record_verdict(context, "machine_features", result)
 
 
@@ -116,13 +116,9 @@ def machine_features_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
     description="No duplicate rows, no missing labels.",
 )
 def failure_labels_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    labels = checked_partitions(context, "failure_labels").cache()
-    try:
-        required = [*KEYS, "label", "label_index", *(f"fails_{c}" for c in COMPONENTS)]
-        nulls = count_violations(labels, {c: F.col(c).isNull() for c in required})
-        result = blocking_result(labels, nulls)
-    finally:
-        labels.unpersist()  # see machine_features_valid
+    labels = checked_partitions(context, "failure_labels")
+    required = [*KEYS, "label", "label_index", *(f"fails_{c}" for c in COMPONENTS)]
+    result = blocking_result(labels, {c: F.col(c).isNull() for c in required})
     return record_verdict(context, "failure_labels", result)
 
 

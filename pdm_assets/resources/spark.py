@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from pdm_assets.resources.class_archive import with_class_archive
 
+LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 LOCAL_SPARK_CONF: dict[str, str] = {
     "spark.master": "local[*]",
     "spark.app.name": "pdm-assets",
@@ -24,7 +25,12 @@ LOCAL_SPARK_CONF: dict[str, str] = {
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    # Reading more than 32 partition folders started a Spark job to list them; on local disk the
+    # driver lists a year of folders faster than that job starts.
+    LISTING_THRESHOLD: "1024",
 }
+# Settings that only suit one machine's local disk and memory.
+LOCAL_ONLY = ("spark.driver.memory", LISTING_THRESHOLD)
 
 
 def env_spark_conf() -> dict[str, str]:
@@ -129,7 +135,7 @@ def cluster_spark_conf(master: str, overrides: Mapping[str, str] | None = None) 
             "k8s://...); Spark Connect (sc://) is not supported: the table store swaps "
             "partitions through Hadoop's FileSystem API, which needs the JVM gateway"
         )
-    conf = {k: v for k, v in LOCAL_SPARK_CONF.items() if k != "spark.driver.memory"}
+    conf = {k: v for k, v in LOCAL_SPARK_CONF.items() if k not in LOCAL_ONLY}
     conf = {**conf, **(overrides or {}), **env_spark_conf(), "spark.master": master}
     return _with_driver_class_archive(conf)
 

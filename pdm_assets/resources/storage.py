@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from pdm_assets.resources.spark import SparkSessionResource
 
@@ -308,7 +310,9 @@ class PartitionedTableStore:
         if self.table_format == "delta":  # a Delta read takes one table (folder) at a time
             frames = [self.spark.read.format("delta").load(path) for path in paths]
             return reduce(DataFrame.unionByName, frames)
-        return self.spark.read.format(self.table_format).load(paths)
+        reader = self.spark.read.format(self.table_format)
+        schema = stored_spark_schema(paths[0])
+        return (reader.schema(schema) if schema is not None else reader).load(paths)
 
     # -- writes ----------------------------------------------------------------------------
     def write(
@@ -436,6 +440,41 @@ class PartitionedTableStore:
             path = f"{base}/_staging/{write_id}"
             if self._fs.modified_seconds_ago(path) > ORPHAN_STAGING_AGE_SECONDS:
                 self._fs.delete(path)
+
+
+SPARK_SCHEMA_KEY = b"org.apache.spark.sql.parquet.row.metadata"
+
+
+def stored_spark_schema(partition_path: str) -> T.StructType | None:
+    """The schema Spark wrote into a local partition's parquet footer, as Spark reads it back.
+
+    Without a schema every parquet read starts a Spark job to read footers (some 0.2 s on a
+    small table, several per run); pyarrow reads one footer on the driver in a millisecond. None
+    (Spark infers) for remote paths or a folder without a Spark-written file.
+    """
+    local = _local_path(partition_path)
+    if local is None:
+        return None
+    first = next(iter(sorted(Path(local).glob("part-*.parquet"))), None)
+    if first is None:
+        return None
+    metadata = pq.read_schema(first).metadata or {}
+    if SPARK_SCHEMA_KEY not in metadata:
+        return None
+    return T.StructType.fromJson(_nullable(json.loads(metadata[SPARK_SCHEMA_KEY])))
+
+
+def _nullable(data_type: Any) -> Any:
+    """Every field nullable, as Spark makes a file source's schema (``StructType.asNullable``)."""
+    if isinstance(data_type, list):
+        return [_nullable(v) for v in data_type]
+    if not isinstance(data_type, dict):
+        return data_type
+    out = {k: v if k == "metadata" else _nullable(v) for k, v in data_type.items()}
+    for flag in ("nullable", "containsNull", "valueContainsNull"):
+        if flag in out:
+            out[flag] = True
+    return out
 
 
 def _local_path(uri: str) -> str | None:

@@ -3,9 +3,11 @@ runs too, and says why; fixing the partition lifts the block."""
 
 import dagster as dg
 import pytest
+from pyspark.sql import functions as F
 
 import pdm_assets.assets.features as feature_assets
 from pdm_assets.assets.model import read_window
+from pdm_assets.checks import blocking_result
 from pdm_assets.partitions import daily_partitions
 from pdm_assets.resources.storage import FailedCheckError
 
@@ -64,3 +66,29 @@ def test_failed_feature_check_blocks_training_and_scoring_until_fixed(platform, 
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert read_window(tables, "machine_features", DAYS).count() == rows // 2
     assert _load_for_scoring(platform, DAYS[-1]).count() == rows // 4
+
+
+def test_blocking_result_counts_rules_and_repeated_keys_in_one_pass(spark):
+    rows = [
+        (1, "2015-01-01 00:00:00", 1.0),
+        (1, "2015-01-01 00:00:00", 2.0),  # machine 1's key, a second time
+        (1, "2015-01-01 00:00:00", 3.0),  # ... and a third
+        (2, "2015-01-01 00:00:00", None),
+        (None, "2015-01-01 00:00:00", 4.0),  # a null key is a broken rule, not a duplicate
+        (None, "2015-01-01 00:00:00", 5.0),
+    ]
+    df = spark.createDataFrame(rows, "machineID int, datetime string, volt double")
+    rules = {"machineID": F.col("machineID").isNull(), "volt": F.col("volt").isNull()}
+    result = blocking_result(df, rules)
+    assert not result.passed
+    assert result.metadata["violations"].value == {
+        "machineID": 2,
+        "volt": 1,
+        "duplicate (machineID, datetime)": 2,
+    }
+    assert result.description == (
+        "failed: duplicate (machineID, datetime): 2; machineID null: 2; volt null: 1 "
+        "(rows checked: 6)"
+    )
+    clean = blocking_result(df.where("volt IN (1.0, 4.0)").fillna(3, "machineID"), rules)
+    assert clean.passed and clean.metadata["rows_checked"].value == 2

@@ -147,3 +147,34 @@ def test_unpartitioned_table_round_trip(spark, store):
     store.write("machines", df)
     store.write("machines", _frame(spark, [(datetime(2015, 1, 1), 2, 2.0)]))
     assert _rows(store.read("machines")) == [(datetime(2015, 1, 1), 2, 2.0)]
+
+
+def test_reads_take_the_schema_spark_wrote_without_a_spark_job(spark, store):
+    """Nested, non-nullable and annotated columns come back exactly as Spark's own inference
+    reads them, and opening a range (more than 32 folders too) starts no job."""
+    days = [f"2015-01-{d:02d}" for d in range(1, 32)] + [f"2015-02-{d:02d}" for d in range(1, 6)]
+    df = (
+        spark.range(3)
+        .select(
+            F.timestamp_seconds(F.lit(1420070400) + F.col("id") * 86400).alias("datetime"),
+            F.col("id").cast("int").alias("machineID"),
+            F.array(F.struct(F.lit("volt").alias("feature"), F.lit(1.5).alias("z"))).alias("why"),
+            F.create_map(F.lit("comp1"), F.lit(0.2)).alias("risk"),
+        )
+        .withMetadata("machineID", {"comment": "fleet id"})
+    )
+    store.write("alerts", df, days)
+    stored_paths = [store.partition_path("alerts", d) for d in days]
+    inferred = spark.read.parquet(*stored_paths).schema
+    assert any(not f.nullable for f in df.schema.fields)  # the written schema has non-nullables
+
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("store-read", "opening a stored range")
+    try:
+        read = store.read("alerts", days)
+        assert tracker.getJobIdsForGroup("store-read") == []
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert read.schema == inferred
+    assert read.schema["machineID"].metadata == {"comment": "fleet id"}
+    assert sorted(r["machineID"] for r in read.collect()) == [0, 1, 2]
