@@ -20,7 +20,8 @@ from datetime import date, timedelta
 
 from harness import Bench
 
-RAW = ["raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
+from pdm_assets.automation.jobs import FEATURE_ASSETS, RAW_ASSETS
+
 FIRST = date(2015, 1, 1)
 DAYS = 40  # January's model needs a month of labelled history before it
 SMALL_FOREST = {"ops": {"failure_model": {"config": {"num_trees": 10, "max_depth": 5}}}}
@@ -48,13 +49,8 @@ def main() -> None:
     bench = Bench(args.machines, env={"PDM_START_DATE": FIRST.isoformat()})
     print(f"history: {args.machines} machines, {FIRST} .. {last}, data in {bench.data_dir}")
     bench.run("machines", ["machines"])
-    bench.run("raw", RAW, FIRST.isoformat(), last.isoformat())
-    bench.run(
-        "features",
-        ["component_replacements", "machine_features"],
-        FIRST.isoformat(),
-        last.isoformat(),
-    )
+    bench.run("raw", list(RAW_ASSETS), FIRST.isoformat(), last.isoformat())
+    bench.run("features", list(FEATURE_ASSETS), FIRST.isoformat(), last.isoformat())
     bench.run(
         "labels", ["failure_labels"], FIRST.isoformat(), (last - timedelta(days=2)).isoformat()
     )
@@ -66,7 +62,7 @@ def main() -> None:
     day = (last - timedelta(days=3)).isoformat()  # scored by February's model (lag 3 days)
     cases = [
         ("raw_telemetry", ["raw_telemetry"]),
-        ("machine_features (+ state, check)", ["component_replacements", "machine_features"]),
+        ("machine_features (+ state, check)", list(FEATURE_ASSETS)),
         ("failure_labels (+ checks)", ["failure_labels"]),
         ("failure_scores", ["failure_scores"]),
         ("maintenance_alerts", ["maintenance_alerts"]),
