@@ -13,6 +13,7 @@ jar set) prints nothing and loads classes as usual: the archive is only ever a s
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,13 +70,30 @@ def build_class_archive(target: Path, timeout: float = 600.0) -> float:
             text=True,
             start_new_session=True,  # the JVM joins this group: wait for it too
         )
-        output, _ = proc.communicate(timeout=timeout)
-        _wait_for_group(proc.pid, timeout)  # the JVM writes the archive as it exits
+        try:
+            output, _ = proc.communicate(timeout=timeout)
+            _wait_for_group(proc.pid, timeout)  # the JVM writes the archive as it exits
+        except (subprocess.TimeoutExpired, TimeoutError):
+            _kill_group(proc)
+            partial.unlink(missing_ok=True)
+            raise TimeoutError(
+                f"the class-archive warm-up did not finish within {timeout:.0f} s; "
+                "it was stopped and no archive was written"
+            ) from None
     if proc.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
         partial.unlink(missing_ok=True)
         raise RuntimeError(f"the class-archive warm-up failed:\n{output[-4000:]}")
     os.replace(partial, target)
     return time.monotonic() - t0
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+    _wait_for_group(proc.pid, 30.0)
 
 
 def _wait_for_group(pgid: int, timeout: float) -> None:

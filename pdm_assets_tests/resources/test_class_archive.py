@@ -1,10 +1,11 @@
 """The JVM class archive is used by local and cluster drivers when it exists, and never required."""
 
 import sys
+from pathlib import Path
 
 import pytest
 
-from pdm_assets.resources.class_archive import ARCHIVE_ENV, archive_path
+from pdm_assets.resources.class_archive import ARCHIVE_ENV, archive_path, build_class_archive
 from pdm_assets.resources.spark import cluster_spark_conf, local_spark_conf
 
 DRIVER = "spark.driver.extraJavaOptions"
@@ -54,3 +55,26 @@ def test_options_that_name_their_own_archive_are_left_alone(clean_env, monkeypat
     own = "-XX:ArchiveClassesAtExit=/tmp/new.jsa"
     monkeypatch.setenv("PDM_SPARK_CONF", f"{DRIVER}={own}")
     assert local_spark_conf()[DRIVER] == own
+
+
+def test_a_warm_up_that_overruns_is_stopped_and_leaves_the_old_archive(tmp_path):
+    target = tmp_path / "spark.jsa"
+    target.write_bytes(b"the archive from the last install")
+    # 8 s: past the warm-up's imports, into its JVM's start
+    with pytest.raises(TimeoutError, match="did not finish within 8 s"):
+        build_class_archive(target, timeout=8.0)
+    assert target.read_bytes() == b"the archive from the last install"
+    assert list(tmp_path.iterdir()) == [target]  # no .partial left behind
+    assert not _processes_running("pdm_assets.resources.class_archive")
+    assert not _processes_running(f"ArchiveClassesAtExit={target}")  # the JVM's options
+
+
+def _processes_running(marker: str) -> list[Path]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                found.append(cmdline)
+        except OSError:  # the process ended while we looked
+            pass
+    return found
