@@ -304,70 +304,116 @@ def rolling_telemetry_stats(
     The window is time-based: a gap in the telemetry shrinks it, it never reaches further back.
     A mean over 0 readings and a std over fewer than 2 are null. Windows must be whole hours.
 
-    Each window is a Spark range frame over the machine's readings in time order, recomputed from
-    the readings inside it: the sample std comes from Spark's Welford update, so it keeps full
-    precision even when the spread is tiny next to the level (a plain sum of squares loses it),
-    and the result depends only on the readings in the window, not on how the input was split.
+    Each statistic comes from exact integer sums over the window (see _telemetry_family), so it
+    depends only on the readings inside the window, not on how the input was split, and keeps
+    full precision even when the spread is tiny next to the level.
     """
     return add_to_grid(grid, [_telemetry_family(telemetry, _windows(windows_hours))])
+
+
+# Readings in integer units of 2^-40 (about 1e-12): sums and sums of squares are then exact. A
+# reading's only rounding is to that unit; decimal(38, 0) holds a century of hourly squares of
+# readings up to 1e4 (validated readings are below 1e3).
+READING_UNITS = 2**40
+
+
+def _window_stats(hi: str, lo: str | None, sensor: str) -> tuple[Column, Column, Column]:
+    """(count, mean, sample std) of a sensor over the readings counted at frame ``hi`` but not at
+    frame ``lo`` (both running totals from the first row): exact integer differences, so the
+    result is the same wherever the input started."""
+
+    def window(name: str) -> Column:
+        total = F.col(f"{name}_{hi}")
+        return total if lo is None else total - F.coalesce(F.col(f"{name}_{lo}"), F.lit(0))
+
+    n = window(f"_n_{sensor}")
+    s1 = F.coalesce(window(f"_s1_{sensor}"), F.lit(0))
+    s2 = F.coalesce(window(f"_s2_{sensor}"), F.lit(0))
+    mean = F.when(n > 0, s1.cast("double") / (n.cast("double") * F.lit(float(READING_UNITS))))
+    # n * sum(x^2) - sum(x)^2 is an exact integer, never negative: a constant window gives 0.0.
+    spread = n.cast("decimal(38,0)") * s2 - s1.cast("decimal(38,0)") * s1.cast("decimal(38,0)")
+    variance = spread.cast("double") / (
+        (n * (n - 1)).cast("double") * F.lit(float(READING_UNITS) ** 2)
+    )
+    std = F.when(n > 1, F.sqrt(variance))
+    return n, mean, std
 
 
 def _telemetry_family(
     telemetry: DataFrame, windows: list[int], baseline: bool = False
 ) -> GridFamily:
-    # Readings stay one row each (at their own time) so Spark's own window aggregates see them in
-    # time order: its variance is Welford's update, stable however small the spread is next to
-    # the level, and a frame is recomputed from exactly the readings inside it, so the result does
-    # not depend on where the input started. Readings are unique per (machine, time), which makes
-    # that order total.
+    # Each window (T - w, T] is the running total at T minus the running total at T - w. Running
+    # totals (frames from the machine's first row) cost one pass per row whatever the window's
+    # length, where a sliding frame re-aggregates its whole buffer at every row; with readings as
+    # integers (units of 2^-40) the totals and their differences are exact, so the result does not
+    # depend on where the input started. Readings are unique per (machine, time).
     parts = telemetry.select(
         "machineID",
         micros("datetime").alias("_us"),
         F.lit(1).alias("_t_reading"),
-        *(F.col(s).cast("double").alias(f"_t_{s}") for s in SENSORS),
+        *(
+            F.round(F.col(s).cast("double") * F.lit(float(READING_UNITS)))
+            .cast("long")
+            .alias(f"_t_{s}")
+            for s in SENSORS
+        ),
     )
     # At most one reading per time: max is that reading (or null without one).
     aggregates = [F.max(c).alias(c) for c in ("_t_reading", *(f"_t_{s}" for s in SENSORS))]
-
-    def last(hours: int) -> WindowSpec:  # T - hours < t <= T
-        return by_time().rangeBetween(-(hours * HOUR_US - 1), 0)
+    squares = [
+        (F.col(f"_t_{s}").cast("decimal(38,0)") * F.col(f"_t_{s}").cast("decimal(38,0)")).alias(
+            f"_t_sq_{s}"
+        )
+        for s in SENSORS
+    ]
+    # Frames: "upto" = rows at or before T; "before_h" = rows at or before T - h hours.
+    offsets = sorted({*windows, *((BASELINE_GAP_HOURS, BASELINE_HOURS) if baseline else ())})
+    frames = {"upto": by_time().rangeBetween(Window.unboundedPreceding, 0)}
+    frames |= {
+        f"before_{h}": by_time().rangeBetween(Window.unboundedPreceding, -h * HOUR_US)
+        for h in offsets
+    }
+    totals: list[Column] = []
+    for name, frame in frames.items():
+        totals.append(F.count("_t_reading").over(frame).alias(f"_n_reading_{name}"))
+        for s in SENSORS:
+            totals += [
+                F.count(f"_t_{s}").over(frame).alias(f"_n_{s}_{name}"),
+                F.sum(f"_t_{s}").over(frame).alias(f"_s1_{s}_{name}"),
+                F.sum(f"_t_sq_{s}").over(frame).alias(f"_s2_{s}_{name}"),
+            ]
 
     stats: list[Column] = []
-    outputs: dict[str, Column] = {}
     readings: list[Column] = []
     for w in windows:
-        frame = last(w)
-        readings.append(F.count("_t_reading").over(frame).cast("int").alias(f"readings_{w}h"))
+        lo = f"before_{w}"
+        readings.append(
+            (F.col("_n_reading_upto") - F.coalesce(F.col(f"_n_reading_{lo}"), F.lit(0)))
+            .cast("int")
+            .alias(f"readings_{w}h")
+        )
         for s in SENSORS:
-            stats += [
-                F.avg(f"_t_{s}").over(frame).alias(f"_t_mean_{s}_{w}"),
-                F.stddev_samp(f"_t_{s}").over(frame).alias(f"_t_std_{s}_{w}"),
-            ]
-            outputs[f"{s}_mean_{w}h"] = F.col(f"_t_mean_{s}_{w}")
-            outputs[f"{s}_std_{w}h"] = F.col(f"_t_std_{s}_{w}")
+            _, mean, std = _window_stats("upto", lo, s)
+            stats += [mean.alias(f"{s}_mean_{w}h"), std.alias(f"{s}_std_{w}h")]
     extra: list[Column] = []
     if baseline:
         # T - 168 h < t <= T - 48 h
-        base = by_time().rangeBetween(
-            -(BASELINE_HOURS * HOUR_US - 1), -BASELINE_GAP_HOURS * HOUR_US
-        )
+        hi, lo = f"before_{BASELINE_GAP_HOURS}", f"before_{BASELINE_HOURS}"
         for s in SENSORS:
-            stats += [
-                F.avg(f"_t_{s}").over(base).alias(f"{s}_base_mean"),
-                F.stddev_samp(f"_t_{s}").over(base).alias(f"{s}_base_std"),
-            ]
+            _, mean, std = _window_stats(hi, lo, s)
+            stats += [mean.alias(f"{s}_base_mean"), std.alias(f"{s}_base_std")]
         for s in SENSORS:
             for w in windows:
                 dev = F.when(
                     F.col(f"{s}_base_std") > 0,
-                    (F.col(f"_t_mean_{s}_{w}") - F.col(f"{s}_base_mean")) / F.col(f"{s}_base_std"),
+                    (F.col(f"{s}_mean_{w}h") - F.col(f"{s}_base_mean")) / F.col(f"{s}_base_std"),
                 )
                 extra.append(dev.alias(f"{s}_dev_{w}h"))
     return GridFamily(
         parts=parts,
         aggregates=aggregates,
-        prepare=[stats + readings],
-        outputs=[outputs[c].alias(c) for c in _stat_columns(windows)]
+        prepare=[squares, totals, stats + readings],
+        outputs=[F.col(c) for c in _stat_columns(windows)]
         + ([F.col(c) for c in _baseline_columns()] + extra if baseline else [])
         + [F.col(f"readings_{w}h") for w in windows],
     )

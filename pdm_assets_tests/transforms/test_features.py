@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pdm_assets.schemas import SENSORS
 from pdm_assets.transforms.features import (
     FEATURE_COLUMNS,
+    READING_UNITS,
     days_since_replacement,
     error_counts,
     feature_columns,
@@ -172,7 +173,9 @@ def test_rolling_single_reading_has_mean_but_null_std(rolling_case):
     row = got[(3, iso(T))]
     value = next(r[2] for r in readings if r[1] == 3)
     assert row["readings_36h"] == 1
-    assert row["volt_mean_12h"] == value and row["volt_mean_36h"] == value
+    # The mean of one reading is the reading, to the statistics' resolution (READING_UNITS).
+    assert math.isclose(row["volt_mean_12h"], value, rel_tol=0, abs_tol=1 / READING_UNITS)
+    assert row["volt_mean_36h"] == row["volt_mean_12h"]
     assert row["volt_std_12h"] is None and row["volt_std_36h"] is None
     earlier = got[(3, iso(T - 12 * H))]
     assert earlier["readings_36h"] == 0 and earlier["volt_mean_36h"] is None
