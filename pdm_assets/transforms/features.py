@@ -317,26 +317,36 @@ def rolling_telemetry_stats(
 READING_UNITS = 2**40
 
 
-def _window_stats(hi: str, lo: str | None, sensor: str) -> tuple[Column, Column, Column]:
-    """(count, mean, sample std) of a sensor over the readings counted at frame ``hi`` but not at
-    frame ``lo`` (both running totals from the first row): exact integer differences, so the
-    result is the same wherever the input started."""
+def _window_stats(hi: str, lo: str | None, sensor: str) -> tuple[str, str]:
+    """SQL for (mean, sample std) of a sensor over the readings counted at frame ``hi`` but not
+    at frame ``lo`` (both running totals from the first row): exact integer differences, so the
+    result is the same wherever the input started. SQL text, not Column calls: building the ~100
+    expressions of the family through py4j cost seconds per run."""
 
-    def window(name: str) -> Column:
-        total = F.col(f"{name}_{hi}")
-        return total if lo is None else total - F.coalesce(F.col(f"{name}_{lo}"), F.lit(0))
+    def window(name: str) -> str:
+        total = f"{name}_{sensor}_{hi}"
+        return total if lo is None else f"({total} - coalesce({name}_{sensor}_{lo}, 0))"
 
-    n = window(f"_n_{sensor}")
-    s1 = F.coalesce(window(f"_s1_{sensor}"), F.lit(0))
-    s2 = F.coalesce(window(f"_s2_{sensor}"), F.lit(0))
-    mean = F.when(n > 0, s1.cast("double") / (n.cast("double") * F.lit(float(READING_UNITS))))
+    n, s1, s2 = window("_n"), f"coalesce({window('_s1')}, 0)", f"coalesce({window('_s2')}, 0)"
+    units = _double_literal(READING_UNITS)
+    mean = f"CASE WHEN {n} > 0 THEN CAST({s1} AS DOUBLE) / (CAST({n} AS DOUBLE) * {units}) END"
     # n * sum(x^2) - sum(x)^2 is an exact integer, never negative: a constant window gives 0.0.
-    spread = n.cast("decimal(38,0)") * s2 - s1.cast("decimal(38,0)") * s1.cast("decimal(38,0)")
-    variance = spread.cast("double") / (
-        (n * (n - 1)).cast("double") * F.lit(float(READING_UNITS) ** 2)
+    big_s1 = f"CAST({s1} AS DECIMAL(38,0))"
+    spread = f"CAST({n} AS DECIMAL(38,0)) * {s2} - {big_s1} * {big_s1}"
+    variance = (
+        f"CAST({spread} AS DOUBLE) / (CAST({n} * ({n} - 1) AS DOUBLE) * "
+        f"{_double_literal(READING_UNITS**2)})"
     )
-    std = F.when(n > 1, F.sqrt(variance))
-    return n, mean, std
+    return mean, f"CASE WHEN {n} > 1 THEN sqrt({variance}) END"
+
+
+def _double_literal(value: float) -> str:
+    return repr(float(value)).upper().replace("E+", "E") + "D"
+
+
+def _running_frame(upper: str) -> str:
+    """A machine's rows in time order (as ``by_time``) from its first row to ``upper``."""
+    return f"PARTITION BY machineID ORDER BY _us RANGE BETWEEN UNBOUNDED PRECEDING AND {upper}"
 
 
 def _telemetry_family(
@@ -347,74 +357,61 @@ def _telemetry_family(
     # length, where a sliding frame re-aggregates its whole buffer at every row; with readings as
     # integers (units of 2^-40) the totals and their differences are exact, so the result does not
     # depend on where the input started. Readings are unique per (machine, time).
+    units = _double_literal(READING_UNITS)
     parts = telemetry.select(
         "machineID",
         micros("datetime").alias("_us"),
         F.lit(1).alias("_t_reading"),
         *(
-            F.round(F.col(s).cast("double") * F.lit(float(READING_UNITS)))
-            .cast("long")
-            .alias(f"_t_{s}")
+            F.expr(f"CAST(round(CAST({s} AS DOUBLE) * {units}) AS BIGINT)").alias(f"_t_{s}")
             for s in SENSORS
         ),
     )
     # At most one reading per time: max is that reading (or null without one).
     aggregates = [F.max(c).alias(c) for c in ("_t_reading", *(f"_t_{s}" for s in SENSORS))]
-    squares = [
-        (F.col(f"_t_{s}").cast("decimal(38,0)") * F.col(f"_t_{s}").cast("decimal(38,0)")).alias(
-            f"_t_sq_{s}"
-        )
-        for s in SENSORS
-    ]
     # Frames: "upto" = rows at or before T; "before_h" = rows at or before T - h hours.
     offsets = sorted({*windows, *((BASELINE_GAP_HOURS, BASELINE_HOURS) if baseline else ())})
-    frames = {"upto": by_time().rangeBetween(Window.unboundedPreceding, 0)}
-    frames |= {
-        f"before_{h}": by_time().rangeBetween(Window.unboundedPreceding, -h * HOUR_US)
-        for h in offsets
-    }
-    totals: list[Column] = []
+    frames = {"upto": _running_frame("CURRENT ROW")}
+    frames |= {f"before_{h}": _running_frame(f"{h * HOUR_US}L PRECEDING") for h in offsets}
+    totals: list[str] = []
     for name, frame in frames.items():
-        totals.append(F.count("_t_reading").over(frame).alias(f"_n_reading_{name}"))
+        totals.append(f"count(_t_reading) OVER ({frame}) AS _n_reading_{name}")
         for s in SENSORS:
+            square = f"CAST(_t_{s} AS DECIMAL(38,0)) * CAST(_t_{s} AS DECIMAL(38,0))"
             totals += [
-                F.count(f"_t_{s}").over(frame).alias(f"_n_{s}_{name}"),
-                F.sum(f"_t_{s}").over(frame).alias(f"_s1_{s}_{name}"),
-                F.sum(f"_t_sq_{s}").over(frame).alias(f"_s2_{s}_{name}"),
+                f"count(_t_{s}) OVER ({frame}) AS _n_{s}_{name}",
+                f"sum(_t_{s}) OVER ({frame}) AS _s1_{s}_{name}",
+                f"sum({square}) OVER ({frame}) AS _s2_{s}_{name}",
             ]
 
-    stats: list[Column] = []
-    readings: list[Column] = []
+    stats: list[str] = []
     for w in windows:
         lo = f"before_{w}"
-        readings.append(
-            (F.col("_n_reading_upto") - F.coalesce(F.col(f"_n_reading_{lo}"), F.lit(0)))
-            .cast("int")
-            .alias(f"readings_{w}h")
+        stats.append(
+            f"CAST(_n_reading_upto - coalesce(_n_reading_{lo}, 0) AS INT) AS readings_{w}h"
         )
         for s in SENSORS:
-            _, mean, std = _window_stats("upto", lo, s)
-            stats += [mean.alias(f"{s}_mean_{w}h"), std.alias(f"{s}_std_{w}h")]
-    extra: list[Column] = []
+            mean, std = _window_stats("upto", lo, s)
+            stats += [f"{mean} AS {s}_mean_{w}h", f"{std} AS {s}_std_{w}h"]
+    deviations: list[str] = []
     if baseline:
         # T - 168 h < t <= T - 48 h
         hi, lo = f"before_{BASELINE_GAP_HOURS}", f"before_{BASELINE_HOURS}"
         for s in SENSORS:
-            _, mean, std = _window_stats(hi, lo, s)
-            stats += [mean.alias(f"{s}_base_mean"), std.alias(f"{s}_base_std")]
-        for s in SENSORS:
-            for w in windows:
-                dev = F.when(
-                    F.col(f"{s}_base_std") > 0,
-                    (F.col(f"{s}_mean_{w}h") - F.col(f"{s}_base_mean")) / F.col(f"{s}_base_std"),
-                )
-                extra.append(dev.alias(f"{s}_dev_{w}h"))
+            mean, std = _window_stats(hi, lo, s)
+            stats += [f"{mean} AS {s}_base_mean", f"{std} AS {s}_base_std"]
+            deviations += [
+                f"CASE WHEN {s}_base_std > 0 "
+                f"THEN ({s}_mean_{w}h - {s}_base_mean) / {s}_base_std END AS {s}_dev_{w}h"
+                for w in windows
+            ]
     return GridFamily(
         parts=parts,
         aggregates=aggregates,
-        prepare=[squares, totals, stats + readings],
+        prepare=[[F.expr(e) for e in totals], [F.expr(e) for e in stats]],
         outputs=[F.col(c) for c in _stat_columns(windows)]
-        + ([F.col(c) for c in _baseline_columns()] + extra if baseline else [])
+        + ([F.col(c) for c in _baseline_columns()] if baseline else [])
+        + [F.expr(e) for e in deviations]
         + [F.col(f"readings_{w}h") for w in windows],
     )
 
@@ -450,39 +447,34 @@ def _error_family(
         *(F.when(F.col("errorID") == e, error_us).alias(f"_s_{e}") for e in ERROR_CODES),
     )
     aggregates = [F.count(f"_e_{e}").alias(f"_e_{e}") for e in ERROR_CODES]
-    so_far = by_time().rangeBetween(Window.unboundedPreceding, 0)
-    counts = [F.sum(f"_e_{e}").over(so_far).alias(f"_e_{e}_upto") for e in ERROR_CODES]
-    outputs: list[Column] = []
+    # SQL text, as in _telemetry_family: one py4j call per expression.
+    upto = _running_frame("CURRENT ROW")
+    counts = [f"sum(_e_{e}) OVER ({upto}) AS _e_{e}_upto" for e in ERROR_CODES]
+    outputs: list[str] = []
     for w in windows:
-        before = by_time().rangeBetween(Window.unboundedPreceding, -round(w * HOUR_US))
-        counts += [F.sum(f"_e_{e}").over(before).alias(f"_e_{e}_before_{w}") for e in ERROR_CODES]
+        before = _running_frame(f"{round(w * HOUR_US)}L PRECEDING")
+        counts += [f"sum(_e_{e}) OVER ({before}) AS _e_{e}_before_{w}" for e in ERROR_CODES]
         outputs += [
-            (
-                F.coalesce(F.col(f"_e_{e}_upto"), F.lit(0))
-                - F.coalesce(F.col(f"_e_{e}_before_{w}"), F.lit(0))
-            )
-            .cast("int")
-            .alias(name)
+            f"CAST(coalesce(_e_{e}_upto, 0) - coalesce(_e_{e}_before_{w}, 0) AS INT) AS {name}"
             for e, name in zip(ERROR_CODES, _error_columns(w), strict=True)
         ]
     running: list[str] = []
     if since_cap_hours is not None:
         aggregates += [F.max(f"_s_{e}").alias(f"_s_last_{e}") for e in ERROR_CODES]
         running = [f"_s_last_{e}" for e in ERROR_CODES]
-        t_us = micros("datetime")
-        cap = float(since_cap_hours)
+        t_us = "unix_micros(CAST(datetime AS TIMESTAMP))"  # micros("datetime")
+        hour, cap = _double_literal(HOUR_US), _double_literal(since_cap_hours)
         outputs += [
-            F.least(
-                F.coalesce(
-                    (t_us - F.col(f"_s_last_{e}_upto")).cast("double") / F.lit(float(HOUR_US)),
-                    F.lit(cap),
-                ),
-                F.lit(cap),
-            ).alias(f"{e}_hours_since")
+            f"least(coalesce(CAST({t_us} - _s_last_{e}_upto AS DOUBLE) / {hour}, {cap}), {cap}) "
+            f"AS {e}_hours_since"
             for e in ERROR_CODES
         ]
     return GridFamily(
-        parts=parts, aggregates=aggregates, outputs=outputs, running=running, prepare=[counts]
+        parts=parts,
+        aggregates=aggregates,
+        outputs=[F.expr(e) for e in outputs],
+        running=running,
+        prepare=[[F.expr(e) for e in counts]],
     )
 
 
