@@ -313,7 +313,7 @@ def rolling_telemetry_stats(
 
 # Readings in integer units of 2^-40 (about 1e-12): sums and sums of squares are then exact. A
 # reading's only rounding is to that unit; decimal(38, 0) holds a century of hourly squares of
-# readings up to 1e4 (validated readings are below 1e3).
+# readings up to 1e3 (validation keeps every sensor at or below 800).
 READING_UNITS = 2**40
 
 
