@@ -237,6 +237,14 @@ def test_each_spark_step_is_a_databricks_run_shipping_the_projects_code(pipeline
         assert run.result_state == "SUCCESS", run.log[-3000:]
         loaded_from = [line for line in run.log.splitlines() if "pdm_assets loaded from" in line]
         assert loaded_from and str(Path(__file__).parents[2]) not in loaded_from[0], run.log
+    # Every step ran on the existing cluster's one driver JVM, up before the step arrived.
+    drivers = {
+        line.rsplit(" ", 1)[-1]
+        for run in standin.runs.values()
+        for line in run.log.splitlines()
+        if line.startswith("standin: driver JVM pid ")
+    }
+    assert len(drivers) == 1, drivers
 
 
 def test_the_dagster_runs_show_remote_events_logs_run_urls_and_cluster_minutes(pipeline):

@@ -11,6 +11,9 @@
 A submitted run goes PENDING -> RUNNING -> TERMINATED (SUCCESS or FAILED) and executes its
 ``python_file`` in a subprocess of this interpreter with local PySpark (``databricks_runtime.py``),
 which creates the session and injects the ``sc`` and ``dbutils`` globals the runtime provides.
+On the existing cluster that subprocess attaches to the cluster's driver JVM, started with the
+first run and kept warm until ``stop()``, as a running cluster's driver is; a ``new_cluster``
+run starts a JVM of its own, as a new job cluster does.
 
 Fidelity limits (what it does NOT emulate):
 - No cluster: no cluster start-up time, no autoscaling, no node types, no instance pools; a
@@ -21,7 +24,9 @@ Fidelity limits (what it does NOT emulate):
   filesystem: tables must be given as ``file://`` URIs into the DBFS folder.
 - ``dbutils`` has only ``fs`` basics and ``secrets.get`` from a dict; no widgets, no notebooks.
 - No Unity Catalog, no Delta (the pyspark package has no Delta jars), no MLflow server.
-- One task per run, no job definitions (``jobs/create``), permissions, repair, queueing, cluster
+- The existing cluster runs one task at a time (its driver holds one SparkContext; the next
+  task stays PENDING meanwhile), where a real all-purpose cluster runs them side by side.
+- One task per run, no job definitions (``jobs/create``), permissions, repair, cluster
   logs (``wait_for_logs``) or rate limits. ``runs/get`` reports ``start_time``/``end_time`` and
   ``setup_``/``execution_``/``cleanup_``/``run_duration`` like the real API, but they are wall
   times of a local subprocess (setup is only the moment before it starts, not a cluster start).
@@ -51,6 +56,7 @@ from pdm_assets.resources.class_archive import with_class_archive
 RUNTIME_SCRIPT = Path(__file__).with_name("databricks_runtime.py")
 CLUSTER_ID = "0101-000000-standin"
 RUN_TIMEOUT_SECONDS = 1200  # a run is killed (FAILED) after this; generous for a loaded machine
+DRIVER_START_SECONDS = 300
 
 
 class ApiError(Exception):
@@ -123,6 +129,9 @@ class FakeDatabricks:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._cluster_busy = threading.Lock()  # one task at a time on the existing cluster
+        self._driver: subprocess.Popen | None = None
+        self._driver_gateway: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -141,6 +150,13 @@ class FakeDatabricks:
             if run.process is not None and run.process.poll() is None:
                 run.process.kill()
                 run.process.wait(timeout=10)
+        if self._driver is not None:
+            self._driver.stdin.close()  # the driver process exits, and its JVM with it
+            try:
+                self._driver.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._driver.kill()
+                self._driver.wait(timeout=10)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -370,16 +386,7 @@ class FakeDatabricks:
         threading.Thread(target=self._execute, args=(run,), daemon=True).start()
         return {"run_id": run.run_id}
 
-    def _execute(self, run: SubmittedRun) -> None:
-        task = run.request["tasks"][0]
-        python_task = task["spark_python_task"]
-        script = self.local_path(python_task["python_file"])
-        args = [
-            str(self.local_path(a)) if a.startswith(("/dbfs/", "dbfs:")) else a
-            for a in python_task.get("parameters", [])
-        ]
-        workdir = self.root / "runs" / str(run.run_id)
-        workdir.mkdir(parents=True, exist_ok=True)
+    def _cluster_env(self, task: dict[str, Any]) -> dict[str, str]:
         # A cluster's environment, not the test's: the launcher must carry what the step needs.
         keep = ("PATH", "HOME", "JAVA_HOME", "LANG", "TMPDIR", "PYSPARK_PYTHON")
         env = {k: v for k, v in os.environ.items() if k in keep}
@@ -390,17 +397,75 @@ class FakeDatabricks:
                 "SPARK_LOCAL_IP": "127.0.0.1",
                 "PYSPARK_PYTHON": self.python,
                 "PDM_STANDIN_DBFS_ROOT": str(self.dbfs),
-                # A real cluster's driver JVM is already up and warm when a step arrives; the
-                # stand-in starts one per step, from the class archive when there is one.
                 "PDM_STANDIN_DRIVER_JAVA_OPTIONS": with_class_archive("-Duser.timezone=UTC"),
                 "PDM_STANDIN_SECRETS": json.dumps(
                     {f"{s}/{k}": v for (s, k), v in self.secrets.items()}
                 ),
             }
         )
+        return env
+
+    def _driver_env(self, env: dict[str, str]) -> dict[str, str]:
+        """The existing cluster's driver JVM, started with the first task that needs it."""
+        if self._driver is None or self._driver.poll() is not None:
+            info = self.root / "driver" / "gateway.json"
+            info.parent.mkdir(parents=True, exist_ok=True)
+            info.unlink(missing_ok=True)
+            log = self.root / "driver" / "driver.log"
+            with log.open("a") as out:
+                self._driver = subprocess.Popen(
+                    [self.python, str(RUNTIME_SCRIPT), "--driver", str(info)],
+                    cwd=info.parent,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            deadline = time.monotonic() + DRIVER_START_SECONDS
+            while not info.exists():
+                if self._driver.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the stand-in's driver did not start; see {log}")
+                time.sleep(0.2)
+            gateway = json.loads(info.read_text())
+            self._driver_gateway = {
+                "PYSPARK_GATEWAY_PORT": str(gateway["port"]),
+                "PYSPARK_GATEWAY_SECRET": gateway["secret"],
+            }
+        return {**env, **self._driver_gateway}
+
+    def _execute(self, run: SubmittedRun) -> None:
+        task = run.request["tasks"][0]
+        if task.get("existing_cluster_id"):
+            with self._cluster_busy:  # PENDING until the cluster's driver is free
+                self._execute_task(run, task, on_cluster=True)
+        else:
+            self._execute_task(run, task, on_cluster=False)
+
+    def _execute_task(self, run: SubmittedRun, task: dict[str, Any], on_cluster: bool) -> None:
+        python_task = task["spark_python_task"]
+        script = self.local_path(python_task["python_file"])
+        args = [
+            str(self.local_path(a)) if a.startswith(("/dbfs/", "dbfs:")) else a
+            for a in python_task.get("parameters", [])
+        ]
+        workdir = self.root / "runs" / str(run.run_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = self._cluster_env(task)
+        log_path = workdir / "driver.log"
+        if run.result_state == "CANCELED":  # cancelled while PENDING
+            run.end_time = int(time.time() * 1000)
+            run.life_cycle_state = "TERMINATED"
+            return
+        try:
+            if on_cluster:
+                env = self._driver_env(env)
+        except RuntimeError as e:
+            run.log, run.end_time = str(e), int(time.time() * 1000)
+            run.life_cycle_state, run.result_state = "INTERNAL_ERROR", "FAILED"
+            run.state_message = str(e)
+            return
         run.running_at = int(time.time() * 1000)
         run.life_cycle_state = "RUNNING"
-        log_path = workdir / "driver.log"
         with log_path.open("w") as log:
             run.process = subprocess.Popen(
                 [self.python, str(RUNTIME_SCRIPT), str(script), *args],

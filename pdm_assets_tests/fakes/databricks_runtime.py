@@ -5,6 +5,11 @@ starts a local SparkSession (UTC, two cores, small shuffles: a cluster's own Spa
 defines the ``sc`` and ``dbutils`` globals the Databricks runtime injects, and runs the file as
 ``__main__``. The project's editable install is hidden first, so the code under test is the code
 the launcher shipped, as on a real cluster.
+
+On the existing cluster the task's Python attaches to the cluster's driver JVM, which is already
+up and warm (``PYSPARK_GATEWAY_PORT``/``_SECRET``, as on Databricks): ``python
+databricks_runtime.py --driver <info_file>`` starts that JVM once and keeps it until its stdin
+closes. Each task gets a fresh SparkContext in it and stops it when done.
 """
 
 import json
@@ -81,23 +86,61 @@ def _hide_editable_install() -> None:
     sys.modules.pop("pdm_assets", None)
 
 
+CLUSTER_CONF = {
+    "spark.master": "local[2]",
+    "spark.app.name": "databricks-standin",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+}
+
+
+def _cluster_conf() -> dict[str, str]:
+    java = os.environ.get("PDM_STANDIN_DRIVER_JAVA_OPTIONS", "-Duser.timezone=UTC")
+    return {**CLUSTER_CONF, "spark.driver.extraJavaOptions": java}
+
+
+def driver(info_file: str) -> None:
+    """The cluster's driver JVM: started once, its gateway written to ``info_file``, kept until
+    this process's stdin closes (the JVM exits with its parent)."""
+    from pyspark import SparkConf
+    from pyspark.java_gateway import launch_gateway
+
+    gateway = launch_gateway(SparkConf(loadDefaults=False).setAll(_cluster_conf().items()))
+    # A ClientServer (pinned threads, pyspark's default) or a JavaGateway.
+    params = getattr(gateway, "java_parameters", None) or gateway.gateway_parameters
+    info = {"port": params.port, "secret": params.auth_token}
+    partial = Path(info_file + ".partial")
+    partial.write_text(json.dumps(info))
+    partial.replace(info_file)
+    sys.stdin.read()
+
+
+def _stop_leftover_context() -> None:
+    """A cancelled task's process is killed without stopping its SparkContext; the JVM allows
+    one active context, so the next task ends it first."""
+    from pyspark import SparkContext
+
+    SparkContext._ensure_initialized()
+    # ``getActive`` is on the Scala companion object, which has no static forwarder for it.
+    companion = getattr(getattr(SparkContext._jvm.org.apache.spark, "SparkContext$"), "MODULE$")
+    active = companion.getActive()
+    if active.isDefined():
+        print("standin: stopping a SparkContext left by an earlier task", flush=True)
+        active.get().stop()
+
+
 def main() -> None:
     _hide_editable_install()
     from pyspark.sql import SparkSession
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("databricks-standin")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config(
-            "spark.driver.extraJavaOptions",
-            os.environ.get("PDM_STANDIN_DRIVER_JAVA_OPTIONS", "-Duser.timezone=UTC"),
-        )
-        .getOrCreate()
-    )
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        _stop_leftover_context()
+    builder = SparkSession.builder
+    for key, value in _cluster_conf().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     script, *parameters = sys.argv[1:]
     sys.argv = [script, *parameters]
     try:
@@ -109,8 +152,13 @@ def main() -> None:
     finally:
         module = sys.modules.get("pdm_assets")
         print(f"standin: pdm_assets loaded from {getattr(module, '__file__', None)}", flush=True)
+        jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+        print(f"standin: driver JVM pid {jvm_pid}", flush=True)
         spark.stop()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--driver"]:
+        driver(sys.argv[2])
+    else:
+        main()
