@@ -1,4 +1,5 @@
-"""A live Dagster stack for the end-to-end and browser tests, started once per session.
+"""A live Dagster stack for the end-to-end and browser tests, started once for this package
+and stopped after its last test (not at the end of the session: an idle daemon still ticks).
 
 Layout of one session: a temporary data dir and DAGSTER_HOME; a landing zone with a recent,
 small fleet; history up to the day before yesterday materialized in a subprocess (the partitions'
@@ -224,7 +225,7 @@ def _graphql_up(stack: LiveStack) -> bool:
     return bool(data.get("version"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
     started = time.monotonic()
     root = tmp_path_factory.mktemp("live-dagster")
@@ -331,7 +332,7 @@ def open_day_first_hours() -> int:
     return max(datetime.now(UTC).hour - 1, 0)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scored_yesterday(live_stack: LiveStack) -> LiveStack:
     """Yesterday's files and today's first hourly files dropped into the landing zone together,
     as a plant delivers them just after midnight, and waited for until both days are scored.

@@ -124,7 +124,7 @@ def january_env(data_dir: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def january(tmp_path_factory, spark):
     """Features of 2015-01-01..01-31 and labels to 01-29 (the window of February's model), built
     in this process by real runs while the sentinel secrets are set."""
