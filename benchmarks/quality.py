@@ -127,6 +127,8 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
     model["act_threshold"] = levels.act_threshold
     model["holdout_act_precision"] = levels.act_episode_precision
     model["holdout_watch_catch_24h"] = levels.watch_catch_24h
+    model["threshold_folds"] = levels.folds
+    model["threshold_failures"] = levels.holdout_failures
     model["holdout_macro_f1"] = result.evaluation.macro_f1
     model["fit_seconds"] = fit_seconds
 
@@ -217,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--none-every", type=int, default=defaults.none_every_hours)
     parser.add_argument("--weighting", action="store_true", help="inverse-frequency class weights")
     parser.add_argument("--refit", action="store_true", help="refit on the whole window")
+    parser.add_argument(
+        "--min-threshold-failures",
+        type=int,
+        default=defaults.min_threshold_failures,
+        help="fewer hold-out failures than this: thresholds from out-of-fold scores (0: never)",
+    )
+    parser.add_argument("--threshold-folds", type=int, default=defaults.threshold_folds)
+    parser.add_argument("--subset", default=defaults.feature_subset_strategy, help="per split")
+    parser.add_argument("--min-leaf", type=int, default=defaults.min_instances_per_node)
     parser.add_argument("--quick", action="store_true", help="scenario a, seed 1")
     args = parser.parse_args(argv)
     if args.quick:
@@ -227,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         none_every_hours=args.none_every,
         class_weighting=args.weighting,
         refit=args.refit,
+        min_threshold_failures=args.min_threshold_failures,
+        threshold_folds=args.threshold_folds,
+        feature_subset_strategy=args.subset,
+        min_instances_per_node=args.min_leaf,
     )
     spark = build_local_spark()
     spark.sparkContext.setLogLevel("ERROR")

@@ -34,6 +34,9 @@ class ModelConfig(dg.Config):
     history_months: int = DEFAULT_HISTORY_MONTHS
     holdout_days: int = 14
     class_weighting: bool = False
+    # Fewer hold-out failures than this: thresholds from out-of-fold scores and a refit.
+    min_threshold_failures: int = ModelParams.min_threshold_failures
+    threshold_folds: int = ModelParams.threshold_folds
 
 
 def model_params(config: ModelConfig) -> ModelParams:
@@ -42,6 +45,8 @@ def model_params(config: ModelConfig) -> ModelParams:
         num_trees=config.num_trees,
         max_depth=config.max_depth,
         class_weighting=config.class_weighting,
+        min_threshold_failures=config.min_threshold_failures,
+        threshold_folds=config.threshold_folds,
     )
 
 
@@ -98,8 +103,10 @@ def signature_and_example(model: Any, rows: DataFrame, sample_rows: int = 5) -> 
         "A Spark MLlib random forest (60 trees of depth 10 by default) for one month, trained "
         "on up to 12 months of features and labels whose look-ahead ended before the month "
         "starts; evaluated on a temporal hold-out, whose scores also set the watch and act "
-        "thresholds, and deployed as fitted (no refit). Logged to MLflow and registered as a "
-        "new version; the partition stores that version."
+        "thresholds, and deployed as fitted. When the hold-out holds fewer than 20 failures "
+        "(a small fleet), the thresholds come from out-of-fold scores of the whole window and "
+        "the model is refit on it. Logged to MLflow and registered as a new version; the "
+        "partition stores that version."
     ),
 )
 def failure_model(
@@ -234,7 +241,8 @@ def failure_model(
 
 
 def level_metrics(levels) -> dict[str, float | int | None]:
-    """The two alert levels' thresholds and what they measured on the hold-out."""
+    """The two alert levels' thresholds and what they measured on the hold-out (threshold_folds
+    1) or on out-of-fold scores of that many blocks of the window."""
     return {
         "watch_threshold": levels.watch_threshold,
         "watch_catch_24h": levels.watch_catch_24h,
@@ -243,4 +251,5 @@ def level_metrics(levels) -> dict[str, float | int | None]:
         "act_episode_precision": levels.act_episode_precision,
         "act_catch_12h": levels.act_catch_12h,
         "holdout_failures": levels.holdout_failures,
+        "threshold_folds": levels.folds,
     }

@@ -54,9 +54,9 @@ def days_by_model(days: list[date], horizon_hours: int) -> dict[str, list[date]]
     },
     description=(
         "Per feature row of the day: the probability of each class, the predicted class, a risk "
-        "score (1 - P(none)) and the MLflow model version used. Day D is scored by the model of "
-        "the month of D minus (horizon + 1 day): trained on data that had matured by then, so "
-        "scoring never waits for the future."
+        "score (the largest component probability) and the MLflow model version used. Day D is "
+        "scored by the model of the month of D minus (horizon + 1 day): trained on data that had "
+        "matured by then, so scoring never waits for the future."
     ),
 )
 def failure_scores(

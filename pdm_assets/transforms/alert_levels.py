@@ -46,6 +46,8 @@ class LevelThresholds:
     act_episodes: int
     watch_target: float = DEFAULT_WATCH_CATCH
     act_target: float = DEFAULT_ACT_PRECISION
+    # 1: measured on the newest hold-out; k > 1: on out-of-fold scores of k blocks of the window.
+    folds: int = 1
 
     @property
     def act_target_met(self) -> bool:
@@ -72,7 +74,8 @@ class LevelThresholds:
                 f"| act | {self.act_threshold:.4f} | episode precision >= {self.act_target:.0%} | "
                 f"{pct(self.act_catch_12h)} (>= {ACT_LEAD_HOURS} h) | "
                 f"{pct(self.act_episode_precision)} | {self.act_episodes} |",
-                f"\nhold-out failures: {self.holdout_failures}",
+                f"\nhold-out failures: {self.holdout_failures}"
+                + ("" if self.folds == 1 else f" (out-of-fold scores of {self.folds} blocks)"),
             ]
         )
 

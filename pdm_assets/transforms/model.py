@@ -12,9 +12,10 @@ matrix, the hold-out's risk and label columns) are collected to the driver.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -28,7 +29,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import SENSORS
-from pdm_assets.transforms.alert_levels import LevelThresholds, choose_level_thresholds
+from pdm_assets.transforms.alert_levels import (
+    LevelThresholds,
+    choose_level_thresholds,
+    failures_from_flags,
+)
 from pdm_assets.transforms.features import FEATURE_COLUMNS, epoch_us, micros, to_utc
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
 
@@ -58,6 +63,7 @@ class ModelParams:
     num_trees: int = 60
     max_depth: int = 10
     max_bins: int = 32
+    min_instances_per_node: int = 1
     feature_subset_strategy: str = "sqrt"
     subsampling_rate: float = 0.632
     cache_node_ids: bool = True
@@ -72,6 +78,12 @@ class ModelParams:
     # Refit on the whole window after the hold-out fit. Off: the model that is deployed is then
     # the one whose hold-out chose the alert thresholds, and training takes one fit instead of two.
     refit: bool = False
+    # The level thresholds must rest on enough failures: when the newest hold-out holds fewer than
+    # this, they are chosen on out-of-fold scores of the whole window instead (threshold_folds
+    # blocks, each scored by a model fit on the rest) and the deployed model is refit on the whole
+    # window. 0 always uses the hold-out.
+    min_threshold_failures: int = 20
+    threshold_folds: int = 4
     # Rows are hash-partitioned by machine into this many partitions and sorted before every fit:
     # MLlib's bootstrap and split sampling are seeded per partition, so only a fixed layout makes
     # the same rows give the same forest.
@@ -84,6 +96,8 @@ class ModelParams:
             raise ValueError(f"none_every_hours must divide 24, got {self.none_every_hours}")
         if self.training_partitions < 1:
             raise ValueError(f"training_partitions must be >= 1, got {self.training_partitions}")
+        if self.threshold_folds < 2:
+            raise ValueError(f"threshold_folds must be >= 2, got {self.threshold_folds}")
         if self.num_trees < 1 or self.max_depth < 0:
             raise ValueError(
                 f"num_trees must be >= 1 and max_depth >= 0, got {self.num_trees}, {self.max_depth}"
@@ -216,6 +230,7 @@ def build_pipeline(
         labelCol=LABEL_COLUMN,
         maxDepth=params.max_depth,
         maxBins=params.max_bins,
+        minInstancesPerNode=params.min_instances_per_node,
         cacheNodeIds=params.cache_node_ids,
         maxMemoryInMB=params.max_memory_mb,
         seed=params.seed,
@@ -431,18 +446,24 @@ def feature_importances(
 
 
 def risk_column(probability: str = "probability") -> F.Column:
-    """Risk of any failure within the horizon: 1 - P(none)."""
-    return F.lit(1.0) - vector_to_array(F.col(probability))[0]
+    """Risk of the component at risk failing within the horizon: the largest of P(comp1..comp4).
+
+    An alert names one component, so its risk is that component's probability. 1 - P(none) also
+    adds up the small probabilities of the other three: on an ordinary hour they can sum past a
+    watch threshold that no component reaches, and the alert then flips between components.
+    """
+    p = vector_to_array(F.col(probability))
+    return F.greatest(p[1], p[2], p[3], p[4])
 
 
 def best_alert_threshold(
     predictions: DataFrame, label_column: str = LABEL_COLUMN
 ) -> tuple[float, float, float, float]:
-    """(threshold, precision, recall, F1) of the alert rule risk >= threshold, risk = 1 - P(none),
+    """(threshold, precision, recall, F1) of the alert rule risk >= threshold (risk_column)
     against "a failure is coming" (label != none), maximising F1 on these rows.
 
-    One alert per machine-row that needs acting on is the operational decision, whichever
-    component; the multi-class argmax would need P(component) > P(none) and so misses most
+    A row F1 for comparison with the reference; the alert levels are chosen in the crew's units
+    (alert_levels). The multi-class argmax would need P(component) > P(none) and so misses most
     failures at a 4 % base rate. Candidates are the distinct risk values (any threshold in between
     selects the same rows); among equal F1 the highest threshold (fewest alerts) wins. Without
     any failure in the rows there is nothing to tune: (1.0, 0.0, 0.0, 0.0), i.e. alert only on
@@ -540,12 +561,20 @@ def fit_and_evaluate(
             in_holdout = scored.filter(micros("datetime") >= F.lit(epoch_us(start)))
             evaluation = evaluate(in_holdout)
             threshold = best_alert_threshold(in_holdout)
-            levels = choose_level_thresholds(
-                holdout_level_rows(scored), horizon_hours, fallback=threshold[0]
-            )
+            level_rows = holdout_level_rows(scored)
         finally:
             scored.unpersist()
-        final = pipeline.fit(window) if params.refit else fitted
+        folds = 1
+        if len(failures_from_flags(level_rows)) < params.min_threshold_failures:
+            level_rows = out_of_fold_level_rows(
+                window, pipeline, params.threshold_folds, horizon_hours
+            )
+            folds = params.threshold_folds
+        levels = replace(
+            choose_level_thresholds(level_rows, horizon_hours, fallback=threshold[0]),
+            folds=folds,
+        )
+        final = pipeline.fit(window) if params.refit or folds > 1 else fitted
     finally:
         window.unpersist()
     return TrainingResult(
@@ -566,6 +595,35 @@ def fit_and_evaluate(
         params=params,
         levels=levels,
     )
+
+
+def out_of_fold_level_rows(
+    window: DataFrame, pipeline: Pipeline, folds: int, horizon_hours: float
+) -> pd.DataFrame:
+    """Level rows of the whole window, each of `folds` contiguous blocks scored by a model fit on
+    the rest.
+
+    A 14-day hold-out of a small fleet holds a handful of failures, and a threshold set by the
+    weakest of five swings from seed to seed; out-of-fold scores put every failure of the window
+    behind the thresholds. Training rows whose label look-ahead reaches into the block are left
+    out (T + horizon >= block start), and so is a horizon after it, so no fold trains on a label
+    that sees the block's failures.
+    """
+    t = micros("datetime")
+    lo, hi = window.agg(F.min(t), F.max(t)).first()
+    if lo is None:
+        raise ValueError("out_of_fold_level_rows: the window has no rows")
+    hour = 3_600_000_000
+    horizon_us = round(horizon_hours * hour)
+    edges = [lo + (hi + hour - lo) * k // folds // hour * hour for k in range(folds)] + [hi + hour]
+    parts = []
+    for block_start, block_end in itertools.pairwise(edges):
+        train = window.filter(
+            (t + F.lit(horizon_us) < F.lit(block_start)) | (t >= F.lit(block_end + horizon_us))
+        )
+        held = window.filter((t >= F.lit(block_start)) & (t < F.lit(block_end)))
+        parts.append(holdout_level_rows(pipeline.fit(train).transform(held)))
+    return pd.concat(parts, ignore_index=True)
 
 
 def holdout_level_rows(scored: DataFrame) -> pd.DataFrame:

@@ -52,8 +52,9 @@ def score_features(
     landing_interval_hours: int = DEFAULT_LANDING_INTERVAL_HOURS,
 ) -> DataFrame:
     """Per feature row: machineID, datetime, p_none, p_comp1..p_comp4 (double), predicted (a label
-    of LABELS), risk = 1 - p_none, model_version (string), available_at (when the row could have
-    been published live, see alert_episodes.available_at).
+    of LABELS), risk (the largest of p_comp1..p_comp4, see model.risk_column), model_version
+    (string), available_at (when the row could have been published live, see
+    alert_episodes.available_at).
 
     Probabilities are unpacked into named columns so the table is usable from SQL and parquet
     readers without MLlib's vector type; the model must declare exactly the 5 LABELS, otherwise
@@ -75,7 +76,7 @@ def score_features(
         "datetime",
         *(probability[i].alias(name) for i, name in enumerate(PROBABILITY_COLUMNS)),
         predicted.alias("predicted"),
-        (F.lit(1.0) - probability[0]).alias("risk"),
+        F.greatest(*(probability[i] for i in range(1, len(LABELS)))).alias("risk"),
         F.lit(model_version).cast("string").alias("model_version"),
         available_at(landing_interval_hours).alias("available_at"),
     )

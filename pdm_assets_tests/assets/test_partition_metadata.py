@@ -34,7 +34,11 @@ def history(tmp_path_factory, spark):
             assert p.run(["machines"]).success
             assert p.run(CHAIN, "2015-01-01", "2015-02-10").success
             assert p.run(["failure_labels"], "2015-01-01", "2015-02-08").success
-            small = dg.RunConfig(ops={"failure_model": ModelConfig(num_trees=4, max_depth=4)})
+            small = dg.RunConfig(
+                ops={
+                    "failure_model": ModelConfig(num_trees=4, max_depth=4, min_threshold_failures=0)
+                }
+            )
             assert p.run(["failure_model"], partition_key="2015-02-01", run_config=small).success
             every_machine = dg.RunConfig(ops={"maintenance_alerts": {"config": {"threshold": 0.0}}})
             scores = ["failure_scores", "maintenance_alerts"]

@@ -19,7 +19,7 @@ FEATURES = ["component_replacements", "machine_features"]
 # The model scenario: the first model period whose training window (from FIRST_DAY) is complete,
 # and the first day it scores (the month of D minus the horizon and a day).
 MODEL_MONTH, LAST_TRAINING_DAY, SCORE_DAY = "2015-02-01", "2015-01-29", "2015-02-04"
-SMALL_MODEL = {"num_trees": 5, "max_depth": 4, "holdout_days": 7}
+SMALL_MODEL = {"num_trees": 5, "max_depth": 4, "holdout_days": 7, "min_threshold_failures": 0}
 # stage -> (selection, first partition, last partition); None: unpartitioned
 STAGES: dict[str, tuple[list[str], str | None, str | None]] = {
     "machines": (["machines"], None, None),

@@ -62,7 +62,11 @@ FOLLOWS = {
 RUN_IDENTITY = ("model_version", "version", "run_id")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # The same small forest for every training run, re-flow and from scratch alike.
-SMALL_FOREST = {"ops": {"failure_model": {"config": {"num_trees": 8, "max_depth": 5}}}}
+SMALL_FOREST = {
+    "ops": {
+        "failure_model": {"config": {"num_trees": 8, "max_depth": 5, "min_threshold_failures": 0}}
+    }
+}
 
 
 class Deployment:

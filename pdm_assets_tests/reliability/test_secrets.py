@@ -27,7 +27,11 @@ HOST = SECRETS["DATABRICKS_HOST"]
 MLFLOW_TOKEN = SECRETS["MLFLOW_TRACKING_TOKEN"]
 MLFLOW_PASSWORD = SECRETS["MLFLOW_TRACKING_PASSWORD"]
 SENTINELS = (TOKEN, HOST.removeprefix("https://"), MLFLOW_TOKEN, MLFLOW_PASSWORD)
-SMALL_FOREST = {"ops": {"failure_model": {"config": {"num_trees": 4, "max_depth": 4}}}}
+SMALL_FOREST = {
+    "ops": {
+        "failure_model": {"config": {"num_trees": 4, "max_depth": 4, "min_threshold_failures": 0}}
+    }
+}
 
 
 def files_containing(root: Path, needles=SENTINELS) -> list[str]:

@@ -10,7 +10,11 @@ import dagster as dg
 from pdm_assets.definitions import build_assets
 from pdm_assets.resources.deployments import build_resources
 
-SMALL_FOREST = {"ops": {"failure_model": {"config": {"num_trees": 4, "max_depth": 4}}}}
+SMALL_FOREST = {
+    "ops": {
+        "failure_model": {"config": {"num_trees": 4, "max_depth": 4, "min_threshold_failures": 0}}
+    }
+}
 
 
 def main(month: str) -> int:

@@ -28,6 +28,7 @@ from pdm_assets.transforms.model import (
     feature_importances,
     fit_and_evaluate,
     nullable_feature_columns,
+    risk_column,
     temporal_split,
     training_rows,
     with_class_weights,
@@ -196,6 +197,18 @@ def test_best_alert_threshold_prefers_fewer_alerts_on_ties(spark):
     assert best_alert_threshold(flat) == pytest.approx((0.5, 0.5, 1.0, 2 / 3))
 
 
+def test_risk_is_the_component_at_risks_probability_not_one_minus_none(spark):
+    # Spread thin over four components, 40 % of failure mass is no component's 40 %.
+    df = spark.createDataFrame(
+        [
+            (Vectors.dense([0.6, 0.1, 0.1, 0.15, 0.05]),),
+            (Vectors.dense([0.2, 0.0, 0.8, 0.0, 0.0]),),
+        ],
+        ["probability"],
+    )
+    assert [r[0] for r in df.select(risk_column()).collect()] == pytest.approx([0.15, 0.8])
+
+
 def test_best_alert_threshold_without_failures(spark):
     df = _probability_frame(spark, [(0.9, 0), (0.2, 0)])
     assert best_alert_threshold(df) == (1.0, 0.0, 0.0, 0.0)
@@ -282,7 +295,14 @@ def test_fit_and_evaluate_splits_and_refits_on_the_window(spark):
         tiny_rows(spark, labels, start + timedelta(days=4))
     )  # 16 grid rows per machine: 03-01 00:00 .. 03-08 12:00
     window_end = datetime(2015, 3, 8, tzinfo=UTC)  # the 03-08 rows are outside the window
-    params = ModelParams(num_trees=3, max_depth=4, max_memory_mb=256, seed=1, class_weighting=True)
+    params = ModelParams(
+        num_trees=3,
+        max_depth=4,
+        max_memory_mb=256,
+        seed=1,
+        class_weighting=True,
+        min_threshold_failures=0,  # the hold-out path; out-of-fold is tested below
+    )
     result = fit_and_evaluate(rows, window_end, params, 2, 24, feature_columns=TINY_FEATURES)
 
     # hold-out 03-06 00:00 .. 03-07 12:00 (4 rows per machine); train T < 03-05 00:00 (8 rows).
@@ -301,6 +321,77 @@ def test_fit_and_evaluate_splits_and_refits_on_the_window(spark):
 
     with pytest.raises(ValueError, match="hold-out rows"):
         fit_and_evaluate(rows, start + timedelta(days=1), SMALL, 2, 24, TINY_FEATURES)
+
+
+def test_few_holdout_failures_take_thresholds_out_of_fold_and_refit_on_the_window(spark):
+    start = datetime(2015, 3, 1, tzinfo=UTC)
+    labels = {1: "none", 2: "comp1", 3: "none", 4: "comp2"}
+    rows = tiny_rows(spark, labels, start).unionByName(
+        tiny_rows(spark, labels, start + timedelta(days=4))
+    )
+    window_end = datetime(2015, 3, 8, tzinfo=UTC)
+    window = rows.filter(F.col("datetime") < F.lit(window_end))
+    train, _ = temporal_split(window, window_end, 2, 24)
+
+    def predictions(model):
+        return _probabilities(model, rows)
+
+    # The hold-out has no failure (labels never change), fewer than the default 20.
+    params = ModelParams(num_trees=3, max_depth=4, max_memory_mb=256, seed=1, threshold_folds=3)
+    result = fit_and_evaluate(rows, window_end, params, 2, 24, feature_columns=TINY_FEATURES)
+    assert result.levels.folds == 3
+    # Deployed: a refit on the whole window (fits are reproducible, so compare predictions).
+    refit = build_pipeline(params, TINY_FEATURES).fit(window)
+    assert predictions(result.model) == predictions(refit)
+
+    # With the hold-out trusted (0 failures needed) the model whose hold-out chose is deployed.
+    params = ModelParams(**{**params.__dict__, "min_threshold_failures": 0})
+    result = fit_and_evaluate(rows, window_end, params, 2, 24, feature_columns=TINY_FEATURES)
+    assert result.levels.folds == 1
+    assert predictions(result.model) == predictions(
+        build_pipeline(params, TINY_FEATURES).fit(train)
+    )
+    assert predictions(result.model) != predictions(refit)
+
+
+class _RecordingPipeline:
+    """Fits nothing: records each training set's times and scores every row 0.5 none/comp1."""
+
+    def __init__(self):
+        self.trained_on: list[list[datetime]] = []
+
+    def fit(self, rows):
+        self.trained_on.append(sorted({r["datetime"] for r in rows.select("datetime").collect()}))
+        return self
+
+    def transform(self, rows):
+        from pyspark.ml.functions import array_to_vector
+
+        p = [F.lit(v) for v in (0.5, 0.5, 0.0, 0.0, 0.0)]
+        return rows.withColumn("probability", array_to_vector(F.array(*p)))
+
+
+def test_out_of_fold_blocks_cover_the_window_once_and_never_train_on_their_horizon(spark):
+    from pdm_assets.transforms.model import out_of_fold_level_rows
+
+    start = datetime(2015, 3, 1, tzinfo=UTC)
+    hourly = [(m, start + i * H, 0) for m in (1, 2) for i in range(10 * 24)]
+    rows = spark.createDataFrame(hourly, "machineID int, datetime timestamp, label_index int")
+    pipeline = _RecordingPipeline()
+    level_rows = out_of_fold_level_rows(rows, pipeline, 4, 24)
+
+    # Every (machine, hour) of the 10 days exactly once.
+    keys = list(zip(level_rows["machineID"], level_rows["hour"], strict=True))
+    assert len(keys) == len(set(keys)) == 2 * 240
+    assert len(pipeline.trained_on) == 4
+    first_hour = int(start.timestamp()) // 3600
+    blocks = [(first_hour + 60 * k, first_hour + 60 * (k + 1)) for k in range(4)]  # 2.5 days
+    for (block_start, block_end), trained in zip(blocks, pipeline.trained_on, strict=True):
+        hours = {int(t.timestamp()) // 3600 for t in trained}
+        # Every row except the block, the 24 h before it (their look-ahead reaches into it) and
+        # the 24 h after it.
+        excluded = set(range(block_start - 24, block_end + 24))
+        assert hours == set(range(first_hour, first_hour + 240)) - excluded
 
 
 # --- reproducibility -----------------------------------------------------------------------------

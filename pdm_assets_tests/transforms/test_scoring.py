@@ -75,7 +75,7 @@ def test_score_features_unpacks_five_probabilities(spark):
     for r in got:
         p = [r[c] for c in PROBABILITY_COLUMNS]
         assert sum(p) == pytest.approx(1.0)
-        assert r["risk"] == 1.0 - r["p_none"]
+        assert r["risk"] == max(p[1:])  # the component at risk's probability
         assert r["predicted"] == LABELS[int(np.argmax(p))]
         assert r["model_version"] == "7"
         # Daily landing by default: a row is published when its UTC day closes.
