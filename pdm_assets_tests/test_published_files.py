@@ -14,6 +14,7 @@ import pytest
 from pdm_assets.demo import run_demo, use_published_files
 from pdm_assets.landing import export_published
 from pdm_assets.simulator import FleetSimulator
+from pdm_assets.transforms.model import ModelParams
 
 START = date(2015, 1, 1)
 DAYS = 45
@@ -131,7 +132,7 @@ def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch, fresh_as
     # The public sample's size is a small fleet: a 14-day hold-out holds a handful of failures,
     # so the levels come from out-of-fold scores of the window (and the model is refit on it).
     assert model_meta["holdout_failures"].value >= 5
-    assert model_meta["threshold_folds"].value == 4
+    assert model_meta["threshold_folds"].value == ModelParams.threshold_folds == 8
     assert set(runs) == {
         "machines_job",
         "raw_job",

@@ -83,7 +83,7 @@ class ModelParams:
     # blocks, each scored by a model fit on the rest) and the deployed model is refit on the whole
     # window. 0 always uses the hold-out.
     min_threshold_failures: int = 20
-    threshold_folds: int = 4
+    threshold_folds: int = 8
     # Rows are hash-partitioned by machine into this many partitions and sorted before every fit:
     # MLlib's bootstrap and split sampling are seeded per partition, so only a fixed layout makes
     # the same rows give the same forest.
