@@ -7,11 +7,11 @@
 - *act*: failure likely soon (after the confirming evidence). Threshold: the lowest risk whose
   alert episodes on the hold-out are right at least `act_precision` (default 70 %) of the time.
 
-Everything here is numpy on the collected hold-out rows (a few ten thousand at most): per row
-machineID, hour (integer hours since the epoch), risk, the component at risk (1..4) and the label
-flags fails_comp1..4. Failure times are recovered from the flags: a failure at hour f flags the
-rows f - horizon .. f - 1, so it is the hour after the last flagged row, when that next row exists
-unflagged. A row at hour t is taken to be published at t + 1 (hourly landing).
+Everything here is numpy on the collected hold-out (or out-of-fold) rows, a few ten thousand at
+most: per row machineID, hour (integer hours since the epoch), risk, the component at risk (1..4)
+and the label flags fails_comp1..4. Failure times are recovered from the flags: a failure at hour
+f flags the rows f - horizon .. f - 1, so it is the hour after the last flagged row, when that
+next row exists unflagged. A row at hour t is taken to be published at t + 1 (hourly landing).
 """
 
 from __future__ import annotations
