@@ -34,7 +34,7 @@ from pdm_assets.transforms.alert_levels import (
     choose_level_thresholds,
     failures_from_flags,
 )
-from pdm_assets.transforms.features import FEATURE_COLUMNS, epoch_us, micros, to_utc
+from pdm_assets.transforms.features import FEATURE_COLUMNS, HOUR_US, epoch_us, micros, to_utc
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
 
 KEYS: tuple[str, ...] = ("machineID", "datetime")
@@ -613,9 +613,9 @@ def out_of_fold_level_rows(
     lo, hi = window.agg(F.min(t), F.max(t)).first()
     if lo is None:
         raise ValueError("out_of_fold_level_rows: the window has no rows")
-    hour = 3_600_000_000
-    horizon_us = round(horizon_hours * hour)
-    edges = [lo + (hi + hour - lo) * k // folds // hour * hour for k in range(folds)] + [hi + hour]
+    horizon_us = round(horizon_hours * HOUR_US)
+    span = hi + HOUR_US - lo
+    edges = [lo + span * k // folds // HOUR_US * HOUR_US for k in range(folds)] + [hi + HOUR_US]
     parts = []
     for block_start, block_end in itertools.pairwise(edges):
         train = window.filter(
@@ -630,14 +630,14 @@ def holdout_level_rows(scored: DataFrame) -> pd.DataFrame:
     """The columns choose_level_thresholds needs, collected: machineID, hour, risk, component
     (argmax of the four failure probabilities, 1..4) and the label flags."""
     probability = vector_to_array(F.col("probability"))
-    best = F.greatest(*(probability[i] for i in range(1, 5)))
+    risk = risk_column()
     component = F.lit(4)
     for i in (3, 2, 1):
-        component = F.when(probability[i] == best, F.lit(i)).otherwise(component)
+        component = F.when(probability[i] == risk, F.lit(i)).otherwise(component)
     rows = scored.select(
         F.col("machineID").cast("int").alias("machineID"),
         F.floor(micros("datetime") / F.lit(3_600_000_000)).cast("long").alias("hour"),
-        risk_column().alias("risk"),
+        risk.alias("risk"),
         component.alias("component"),
         *(
             (

@@ -30,7 +30,7 @@ from pdm_assets.transforms.alert_episodes import (
 )
 from pdm_assets.transforms.features import HOUR_US, micros, to_utc, utc_day
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
-from pdm_assets.transforms.model import evaluation_from_confusion
+from pdm_assets.transforms.model import evaluation_from_confusion, risk_column
 
 PROBABILITY_COLUMNS: list[str] = [f"p_{label}" for label in LABELS]
 COMPONENT_PROBABILITY_COLUMNS: list[str] = [f"p_{c}" for c in COMPONENTS]
@@ -76,7 +76,7 @@ def score_features(
         "datetime",
         *(probability[i].alias(name) for i, name in enumerate(PROBABILITY_COLUMNS)),
         predicted.alias("predicted"),
-        F.greatest(*(probability[i] for i in range(1, len(LABELS)))).alias("risk"),
+        risk_column().alias("risk"),
         F.lit(model_version).cast("string").alias("model_version"),
         available_at(landing_interval_hours).alias("available_at"),
     )
