@@ -228,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold-folds", type=int, default=defaults.threshold_folds)
     parser.add_argument("--subset", default=defaults.feature_subset_strategy, help="per split")
     parser.add_argument("--min-leaf", type=int, default=defaults.min_instances_per_node)
+    parser.add_argument(
+        "--refit-small-fleet",
+        action="store_true",
+        help="out-of-fold thresholds: refit on the window, not the fold forest",
+    )
     parser.add_argument("--quick", action="store_true", help="scenario a, seed 1")
     args = parser.parse_args(argv)
     if args.quick:
@@ -242,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         threshold_folds=args.threshold_folds,
         feature_subset_strategy=args.subset,
         min_instances_per_node=args.min_leaf,
+        deploy_fold_forest=not args.refit_small_fleet,
     )
     spark = build_local_spark()
     spark.sparkContext.setLogLevel("ERROR")

@@ -133,6 +133,8 @@ def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch, fresh_as
     # so the levels come from out-of-fold scores of the window (and the model is refit on it).
     assert model_meta["holdout_failures"].value >= 5
     assert model_meta["threshold_folds"].value == ModelParams.threshold_folds == 8
+    # Deployed: the fold models' trees as one forest (the demo trains 5 trees per fit).
+    assert ModelParams.deploy_fold_forest and model_meta["deployed_trees"].value == 8 * 5
     assert set(runs) == {
         "machines_job",
         "raw_job",

@@ -34,9 +34,11 @@ class ModelConfig(dg.Config):
     history_months: int = DEFAULT_HISTORY_MONTHS
     holdout_days: int = 14
     class_weighting: bool = False
-    # Fewer hold-out failures than this: thresholds from out-of-fold scores and a refit.
+    # Fewer hold-out failures than this: thresholds from out-of-fold scores, and the fold models'
+    # trees deployed as one forest (or, with deploy_fold_forest off, a refit on the window).
     min_threshold_failures: int = ModelParams.min_threshold_failures
     threshold_folds: int = ModelParams.threshold_folds
+    deploy_fold_forest: bool = ModelParams.deploy_fold_forest
 
 
 def model_params(config: ModelConfig) -> ModelParams:
@@ -47,6 +49,7 @@ def model_params(config: ModelConfig) -> ModelParams:
         class_weighting=config.class_weighting,
         min_threshold_failures=config.min_threshold_failures,
         threshold_folds=config.threshold_folds,
+        deploy_fold_forest=config.deploy_fold_forest,
     )
 
 
@@ -105,7 +108,8 @@ def signature_and_example(model: Any, rows: DataFrame, sample_rows: int = 5) -> 
         "starts; evaluated on a temporal hold-out, whose scores also set the watch and act "
         "thresholds, and deployed as fitted. When the hold-out holds fewer than 20 failures "
         "(a small fleet), the thresholds come from out-of-fold scores of the whole window and "
-        "the model is refit on it. Logged to MLflow and registered as a new version; the "
+        "the deployed forest holds every fold model's trees (it scores their mean, the scale the "
+        "thresholds were set on). Logged to MLflow and registered as a new version; the "
         "partition stores that version."
     ),
 )
@@ -235,9 +239,16 @@ def failure_model(
             "per_class": dg.MetadataValue.md(evaluation.per_class_markdown()),
             "feature_importance": dg.MetadataValue.md(_markdown_importances(result.importances)),
             "features": len(FEATURE_COLUMNS),
+            "deployed_trees": deployed_trees(result.model),
         },
     )
     return record
+
+
+def deployed_trees(model) -> int:
+    """Trees in the deployed model: num_trees, or folds x num_trees for a fold forest."""
+    classifier = model.stages[-1]
+    return len(classifier.trees) if hasattr(classifier, "trees") else 1
 
 
 def level_metrics(levels) -> dict[str, float | int | None]:

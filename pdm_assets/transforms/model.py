@@ -22,7 +22,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import DecisionTreeClassifier, RandomForestClassifier
+from pyspark.ml.classification import (
+    DecisionTreeClassifier,
+    RandomForestClassificationModel,
+    RandomForestClassifier,
+)
 from pyspark.ml.feature import Imputer, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
@@ -84,6 +88,10 @@ class ModelParams:
     # window. 0 always uses the hold-out.
     min_threshold_failures: int = 20
     threshold_folds: int = 8
+    # With out-of-fold thresholds, deploy the fold models' trees as one forest instead of a refit:
+    # the thresholds were set on those models' scores, so they mean the same on the deployed one,
+    # and the refit's fit is saved. Random forests only (a decision tree is always refit).
+    deploy_fold_forest: bool = True
     # Rows are hash-partitioned by machine into this many partitions and sorted before every fit:
     # MLlib's bootstrap and split sampling are seeded per partition, so only a fixed layout makes
     # the same rows give the same forest.
@@ -564,9 +572,9 @@ def fit_and_evaluate(
             level_rows = holdout_level_rows(scored)
         finally:
             scored.unpersist()
-        folds = 1
+        folds, fold_models = 1, []
         if len(failures_from_flags(level_rows)) < params.min_threshold_failures:
-            level_rows = out_of_fold_level_rows(
+            level_rows, fold_models = out_of_fold_level_rows(
                 window, pipeline, params.threshold_folds, horizon_hours
             )
             folds = params.threshold_folds
@@ -574,7 +582,12 @@ def fit_and_evaluate(
             choose_level_thresholds(level_rows, horizon_hours, fallback=threshold[0]),
             folds=folds,
         )
-        final = pipeline.fit(window) if params.refit or folds > 1 else fitted
+        if folds > 1 and params.deploy_fold_forest and params.algorithm == "random_forest":
+            final = fold_forest(fold_models, window, params, feature_columns)
+        elif params.refit or folds > 1:
+            final = pipeline.fit(window)
+        else:
+            final = fitted
     finally:
         window.unpersist()
     return TrainingResult(
@@ -599,9 +612,9 @@ def fit_and_evaluate(
 
 def out_of_fold_level_rows(
     window: DataFrame, pipeline: Pipeline, folds: int, horizon_hours: float
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, list[PipelineModel]]:
     """Level rows of the whole window, each of `folds` contiguous blocks scored by a model fit on
-    the rest.
+    the rest; and those models, in block order.
 
     A 14-day hold-out of a small fleet holds a handful of failures, and a threshold set by the
     weakest of five swings from seed to seed; out-of-fold scores put every failure of the window
@@ -616,14 +629,56 @@ def out_of_fold_level_rows(
     horizon_us = round(horizon_hours * HOUR_US)
     span = hi + HOUR_US - lo
     edges = [lo + span * k // folds // HOUR_US * HOUR_US for k in range(folds)] + [hi + HOUR_US]
-    parts = []
+    parts, models = [], []
     for block_start, block_end in itertools.pairwise(edges):
         train = window.filter(
             (t + F.lit(horizon_us) < F.lit(block_start)) | (t >= F.lit(block_end + horizon_us))
         )
         held = window.filter((t >= F.lit(block_start)) & (t < F.lit(block_end)))
-        parts.append(holdout_level_rows(pipeline.fit(train).transform(held)))
-    return pd.concat(parts, ignore_index=True)
+        models.append(pipeline.fit(train))
+        parts.append(holdout_level_rows(models[-1].transform(held)))
+    return pd.concat(parts, ignore_index=True), models
+
+
+def fold_forest(
+    fold_models: Sequence[PipelineModel],
+    window: DataFrame,
+    params: ModelParams,
+    feature_columns: Sequence[str] = FEATURE_COLUMNS,
+) -> PipelineModel:
+    """One MLlib pipeline whose forest holds every tree of the fold models.
+
+    A forest's probability is the mean of its trees', so with equal-sized folds this scores the
+    mean of the fold models: the scale the out-of-fold thresholds were chosen on. A refit on the
+    whole window scores on another scale (it saw every failure; each fold model saw 7 in 8), and
+    its thresholds then miss their targets. The imputer is fit on the whole window's training rows.
+    It is an ordinary RandomForestClassificationModel, saved and loaded as any; Spark keeps its
+    constructor from a list of trees package-private, which is public to the JVM.
+    """
+    forests = [m.stages[-1] for m in fold_models]
+    if not forests or not all(isinstance(f, RandomForestClassificationModel) for f in forests):
+        raise ValueError("fold_forest: every fold model must end in a random forest")
+    spark = window.sparkSession
+    jvm = spark.sparkContext._jvm
+    gateway = spark.sparkContext._gateway
+    trees = [tree for forest in forests for tree in forest._java_obj.trees()]
+    array = gateway.new_array(
+        jvm.org.apache.spark.ml.classification.DecisionTreeClassificationModel, len(trees)
+    )
+    for i, tree in enumerate(trees):
+        array[i] = tree
+    first = forests[0]
+    java_forest = jvm.org.apache.spark.ml.classification.RandomForestClassificationModel(
+        first.uid, array, first.numFeatures, first.numClasses
+    )
+    forest = RandomForestClassificationModel(java_forest)
+    # The fold forests' settings (depth, seed, column names …), with the new tree count.
+    settings = {p.name: v for p, v in first.extractParamMap().items() if forest.hasParam(p.name)}
+    forest._set(**{**settings, "numTrees": len(trees)})
+    forest._transfer_params_to_java()
+    preparation = Pipeline(stages=build_pipeline(params, feature_columns).getStages()[:-1])
+    prepared = preparation.fit(sample_none_rows(window, params.none_every_hours))
+    return PipelineModel([*prepared.stages, forest])
 
 
 def holdout_level_rows(scored: DataFrame) -> pd.DataFrame:

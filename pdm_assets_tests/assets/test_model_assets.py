@@ -16,8 +16,13 @@ from pdm_assets.partitions import model_partition_for_day, training_window
 FEATURES = [*RAW_ASSETS, *FEATURE_ASSETS]
 # Thresholds on the hold-out alone (min_threshold_failures=0): the out-of-fold path's five more
 # fits are tested in transforms/test_model.py and run by the published-files demo.
+SMALL_FOREST_TREES = 8
 SMALL_FOREST = dg.RunConfig(
-    ops={"failure_model": ModelConfig(num_trees=8, max_depth=6, min_threshold_failures=0)}
+    ops={
+        "failure_model": ModelConfig(
+            num_trees=SMALL_FOREST_TREES, max_depth=6, min_threshold_failures=0
+        )
+    }
 )
 
 
@@ -95,6 +100,7 @@ def test_model_partition_records_its_window_and_rows(history):
     # Where the levels were measured: on the hold-out (1), not out of fold.
     assert meta["threshold_folds"].value == 1 and run.data.params["min_threshold_failures"] == "0"
     assert "out-of-fold" not in meta["alert_levels"].value
+    assert meta["deployed_trees"].value == SMALL_FOREST_TREES  # the hold-out's model, as fitted
 
 
 def test_scores_use_the_version_each_period_recorded(history):

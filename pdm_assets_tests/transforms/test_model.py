@@ -323,7 +323,14 @@ def test_fit_and_evaluate_splits_and_refits_on_the_window(spark):
         fit_and_evaluate(rows, start + timedelta(days=1), SMALL, 2, 24, TINY_FEATURES)
 
 
-def test_few_holdout_failures_take_thresholds_out_of_fold_and_refit_on_the_window(spark):
+def test_few_holdout_failures_take_thresholds_out_of_fold_and_deploy_the_fold_forest(
+    spark, tmp_path
+):
+    import numpy as np
+    from pyspark.ml import PipelineModel
+
+    from pdm_assets.transforms.model import out_of_fold_level_rows
+
     start = datetime(2015, 3, 1, tzinfo=UTC)
     labels = {1: "none", 2: "comp1", 3: "none", 4: "comp2"}
     rows = tiny_rows(spark, labels, start).unionByName(
@@ -340,9 +347,25 @@ def test_few_holdout_failures_take_thresholds_out_of_fold_and_refit_on_the_windo
     params = ModelParams(num_trees=3, max_depth=4, max_memory_mb=256, seed=1, threshold_folds=3)
     result = fit_and_evaluate(rows, window_end, params, 2, 24, feature_columns=TINY_FEATURES)
     assert result.levels.folds == 3
-    # Deployed: a refit on the whole window (fits are reproducible, so compare predictions).
+    # Deployed: one forest of the three fold models' trees, scoring their mean probability (the
+    # scale the thresholds were chosen on). Fits are reproducible, so the folds can be refit here.
+    _, fold_models = out_of_fold_level_rows(window, build_pipeline(params, TINY_FEATURES), 3, 24)
+    assert result.model.stages[-1].getNumTrees == 9
+    mean = np.mean([[p for *_, p in predictions(m)] for m in fold_models], axis=0)
+    deployed = np.array([p for *_, p in predictions(result.model)])
+    np.testing.assert_allclose(deployed, mean, atol=1e-12)
+    # It saves and loads as any MLlib pipeline (MLflow logs it through the same writer).
+    result.model.save(str(tmp_path / "fold_forest"))
+    assert predictions(PipelineModel.load(str(tmp_path / "fold_forest"))) == predictions(
+        result.model
+    )
+
+    # Asked for, a refit on the whole window is deployed instead.
+    refit_params = ModelParams(**{**params.__dict__, "deploy_fold_forest": False})
+    result = fit_and_evaluate(rows, window_end, refit_params, 2, 24, TINY_FEATURES)
     refit = build_pipeline(params, TINY_FEATURES).fit(window)
     assert predictions(result.model) == predictions(refit)
+    assert result.model.stages[-1].getNumTrees == 3
 
     # With the hold-out trusted (0 failures needed) the model whose hold-out chose is deployed.
     params = ModelParams(**{**params.__dict__, "min_threshold_failures": 0})
@@ -378,7 +401,8 @@ def test_out_of_fold_blocks_cover_the_window_once_and_never_train_on_their_horiz
     hourly = [(m, start + i * H, 0) for m in (1, 2) for i in range(10 * 24)]
     rows = spark.createDataFrame(hourly, "machineID int, datetime timestamp, label_index int")
     pipeline = _RecordingPipeline()
-    level_rows = out_of_fold_level_rows(rows, pipeline, 4, 24)
+    level_rows, models = out_of_fold_level_rows(rows, pipeline, 4, 24)
+    assert models == [pipeline] * 4  # what each fit returned, in block order
 
     # Every (machine, hour) of the 10 days exactly once.
     keys = list(zip(level_rows["machineID"], level_rows["hour"], strict=True))
