@@ -3,8 +3,9 @@
 The reference trained a random forest on a random split of overlapping 48-hour labels, so
 neighbouring rows of the same failure landed on both sides and its scores were optimistic. Here
 the hold-out is the end of the window and a horizon-wide gap keeps every training label out of it.
-The final model is then refit on the whole window, as the reference did, so the hold-out numbers
-describe the procedure rather than that exact model.
+The model whose hold-out set the alert thresholds is the one deployed; a small fleet, whose
+hold-out holds too few failures, sets them on out-of-fold scores and deploys the fold models'
+trees as one forest (see fold_forest), so thresholds and deployed scores share one scale.
 
 Everything here is pure PySpark/MLlib (no Dagster, no MLflow); only small aggregates (a confusion
 matrix, the hold-out's risk and label columns) are collected to the driver.
@@ -506,7 +507,7 @@ def best_alert_threshold(
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """The final model (fit on the whole window) and how the same procedure did on the hold-out.
+    """The deployed model and how it (or, for a fold forest, its procedure) did on the hold-out.
 
     `threshold*` describe the alert rule tuned on the hold-out (see best_alert_threshold);
     `importances` are the final model's. Supports count rows per label in each part.
@@ -538,9 +539,10 @@ def fit_and_evaluate(
     horizon_hours: float = DEFAULT_HORIZON_HOURS,
     feature_columns: Sequence[str] = FEATURE_COLUMNS,
 ) -> TrainingResult:
-    """Fit on the train part, measure on the hold-out, then refit on every row before window_end.
+    """Fit on the train part, measure on the hold-out and set the alert levels there (or out of
+    fold, for a small fleet; see ModelParams.min_threshold_failures); return the deployed model.
 
-    The rows are persisted for the three fits and unpersisted before returning: tree training
+    The rows are persisted for the fits and unpersisted before returning: tree training
     makes several passes over its input, and recomputing the feature lineage for each would cost
     more than the fits. Raises if either part is empty, naming the window.
     """
