@@ -130,7 +130,7 @@ def test_demo_runs_on_the_published_files(spark, tmp_path, monkeypatch, fresh_as
             .asset_materialization.metadata
         )
     # The public sample's size is a small fleet: a 14-day hold-out holds a handful of failures,
-    # so the levels come from out-of-fold scores of the window (and the model is refit on it).
+    # so the levels come from out-of-fold scores of the window.
     assert model_meta["holdout_failures"].value >= 5
     assert model_meta["threshold_folds"].value == ModelParams.threshold_folds == 8
     # Deployed: the fold models' trees as one forest (the demo trains 5 trees per fit).

@@ -14,8 +14,8 @@ from pdm_assets.automation import FEATURE_ASSETS, RAW_ASSETS
 from pdm_assets.partitions import model_partition_for_day, training_window
 
 FEATURES = [*RAW_ASSETS, *FEATURE_ASSETS]
-# Thresholds on the hold-out alone (min_threshold_failures=0): the out-of-fold path's five more
-# fits are tested in transforms/test_model.py and run by the published-files demo.
+# Thresholds on the hold-out alone (min_threshold_failures=0): the out-of-fold path's extra fits
+# (one per block) are tested in transforms/test_model.py and run by the published-files demo.
 SMALL_FOREST_TREES = 8
 SMALL_FOREST = dg.RunConfig(
     ops={
