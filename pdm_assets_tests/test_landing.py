@@ -25,6 +25,7 @@ from pdm_assets.landing import (
     write_day_files,
     write_hour_files,
 )
+from pdm_assets.resources import sources
 from pdm_assets.resources.sources import RawDataSource, source_from_settings
 from pdm_assets.settings import load_settings
 from pdm_assets.simulator import FleetSimulator
@@ -96,6 +97,31 @@ def test_simulator_source_reads_the_same_days(spark):
         got.toPandas(), SIM.telemetry(DAYS[1], DAYS[-1] + timedelta(days=1)), "telemetry"
     )
     assert src.available_days("telemetry") == []
+
+
+def test_simulator_source_generates_long_ranges_a_chunk_at_a_time(spark, monkeypatch):
+    """One-day chunks over 5 days with a gap: the same rows as generating each run whole."""
+    monkeypatch.setattr(sources, "SIMULATED_CHUNK_ROWS", 24 * 5)
+    src = RawDataSource(kind="simulator", n_machines=5, seed=42)
+    days = [START + timedelta(days=i) for i in (0, 1, 2, 4, 5)]
+    got = src.read_days(spark, "telemetry", days)
+    expected = pd.concat(
+        [
+            SIM.telemetry(START, START + timedelta(days=3)),
+            SIM.telemetry(days[3], days[4] + timedelta(days=1)),
+        ],
+        ignore_index=True,
+    )
+    assert_same_table(got.toPandas(), expected, "telemetry")
+
+
+def test_simulated_chunks_are_even_and_never_a_small_remainder():
+    year = sources._chunked([(date(2015, 1, 1), date(2016, 1, 1))], 62)
+    assert [(b - a).days for a, b in year] == [73] * 5
+    assert year[0][0] == date(2015, 1, 1) and year[-1][1] == date(2016, 1, 1)
+    assert all(a[1] == b[0] for a, b in zip(year, year[1:], strict=False))
+    short = [(date(2015, 1, 1), date(2015, 1, 4))]
+    assert sources._chunked(short, 2) == short
 
 
 def published_files(folder: Path, *, azure_names: bool, us_dates: bool) -> None:
