@@ -12,22 +12,15 @@ from pyspark.sql import SparkSession
 from pdm_assets.resources.class_archive import with_class_archive
 
 LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
-SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
-AQE_INITIAL_PARTITIONS = "spark.sql.adaptive.coalescePartitions.initialPartitionNum"
 LOCAL_SPARK_CONF: dict[str, str] = {
     "spark.master": "local[*]",
     "spark.app.name": "pdm-assets",
     "spark.sql.session.timeZone": "UTC",
-    SHUFFLE_PARTITIONS: "4",
-    # Shuffles start at 64 partitions and adaptive execution coalesces them to the data: a day is
-    # a few partitions, a year of 1,000 machines stays at 64 (4 partitions of 2 M feature rows each
-    # ran out of aggregation memory in a 2 GB heap). Pinning the shuffle partitions pins this too.
-    AQE_INITIAL_PARTITIONS: "64",
+    "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # A year of a 1,000-machine fleet, training included, runs in it (benchmarks/pipeline.py).
-    "spark.driver.memory": "2g",
+    "spark.driver.memory": "4g",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
@@ -54,18 +47,7 @@ def env_spark_conf() -> dict[str, str]:
 
 
 def local_spark_conf(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    return _with_driver_class_archive(_layered(LOCAL_SPARK_CONF, overrides))
-
-
-def _layered(defaults: Mapping[str, str], overrides: Mapping[str, str] | None) -> dict[str, str]:
-    """Defaults, then the caller's overrides, then the environment's. A pinned shuffle partition
-    count is taken as the whole story (tests pin 2 for tiny data), so adaptive execution then
-    starts from it too instead of from the default 64."""
-    pinned = {**(overrides or {}), **env_spark_conf()}
-    conf = {**defaults, **pinned}
-    if SHUFFLE_PARTITIONS in pinned and AQE_INITIAL_PARTITIONS not in pinned:
-        conf[AQE_INITIAL_PARTITIONS] = pinned[SHUFFLE_PARTITIONS]
-    return conf
+    return _with_driver_class_archive({**LOCAL_SPARK_CONF, **(overrides or {}), **env_spark_conf()})
 
 
 def _with_driver_class_archive(conf: dict[str, str]) -> dict[str, str]:
@@ -153,8 +135,9 @@ def cluster_spark_conf(master: str, overrides: Mapping[str, str] | None = None) 
             "k8s://...); Spark Connect (sc://) is not supported: the table store swaps "
             "partitions through Hadoop's FileSystem API, which needs the JVM gateway"
         )
-    defaults = {k: v for k, v in LOCAL_SPARK_CONF.items() if k not in LOCAL_ONLY}
-    return _with_driver_class_archive({**_layered(defaults, overrides), "spark.master": master})
+    conf = {k: v for k, v in LOCAL_SPARK_CONF.items() if k not in LOCAL_ONLY}
+    conf = {**conf, **(overrides or {}), **env_spark_conf(), "spark.master": master}
+    return _with_driver_class_archive(conf)
 
 
 def cluster_spark_resource(

@@ -68,24 +68,6 @@ def test_spark_cluster_needs_a_cluster_master(monkeypatch):
     assert "spark.driver.memory" not in conf  # a cluster's driver is sized by the cluster
 
 
-def test_pinned_shuffle_partitions_also_pin_where_adaptive_execution_starts(monkeypatch):
-    from pdm_assets.resources.spark import (
-        AQE_INITIAL_PARTITIONS,
-        SHUFFLE_PARTITIONS,
-        cluster_spark_conf,
-        local_spark_conf,
-    )
-
-    monkeypatch.delenv("PDM_SPARK_CONF", raising=False)
-    assert local_spark_conf()[AQE_INITIAL_PARTITIONS] == "64"  # coalesced to the data
-    pinned = local_spark_conf({SHUFFLE_PARTITIONS: "2"})
-    assert (pinned[SHUFFLE_PARTITIONS], pinned[AQE_INITIAL_PARTITIONS]) == ("2", "2")
-    both = local_spark_conf({SHUFFLE_PARTITIONS: "2", AQE_INITIAL_PARTITIONS: "8"})
-    assert both[AQE_INITIAL_PARTITIONS] == "8"
-    monkeypatch.setenv("PDM_SPARK_CONF", f"{SHUFFLE_PARTITIONS}=3")
-    assert cluster_spark_conf("spark://h:7077")[AQE_INITIAL_PARTITIONS] == "3"
-
-
 def _databricks_env(monkeypatch, **env):
     monkeypatch.setenv("PDM_DEPLOYMENT", "databricks")
     monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
