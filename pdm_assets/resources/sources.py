@@ -215,7 +215,7 @@ class RawDataSource(dg.ConfigurableResource):
                 # A live fleet's open day: only what has happened by now.
                 pdf = pdf[pd.to_datetime(pdf["datetime"]) <= now]
             frames.append(_from_pandas(spark, pdf, table))
-            del pdf
+            del pdf  # free this chunk before the next is generated
         return functools.reduce(lambda a, b: a.unionAll(b), frames)
 
     def _read_landing_files(
