@@ -96,7 +96,11 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
 
     scored_rows = rows.filter(micros("datetime") >= int(period.timestamp() * 1e6))
     scores = score_features(
-        result.model, scored_rows.drop("label", "label_index"), "bench", LANDING_HOURS
+        result.model,
+        scored_rows.drop("label", "label_index"),
+        "bench",
+        LANDING_HOURS,
+        result.confirmation,
     )
     scores = scores.localCheckpoint()
     month_failures = failures.filter(
@@ -117,7 +121,7 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
         ).as_dict()
 
     watch = crew_of(alert_rows(scores, levels.watch_threshold))
-    act = crew_of(alert_rows(scores, levels.act_threshold))
+    act = crew_of(alert_rows(scores.filter("act_confirmed"), levels.act_threshold))
     # An act alert is also a watch alert (act >= watch), so "any level" is the watch level.
     model = dict(watch)
     model.update({f"act_{k}": v for k, v in act.items()})
@@ -125,6 +129,8 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
     model["threshold"] = result.threshold
     model["watch_threshold"] = levels.watch_threshold
     model["act_threshold"] = levels.act_threshold
+    model["act_confirmed"] = levels.act_confirmed
+    model["act_confirmation"] = result.confirmation.describe() if result.confirmation else None
     model["holdout_act_precision"] = levels.act_episode_precision
     model["holdout_watch_catch_24h"] = levels.watch_catch_24h
     model["threshold_folds"] = levels.folds
@@ -233,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="out-of-fold thresholds: refit on the window, not the fold forest",
     )
+    parser.add_argument(
+        "--no-act-confirmation",
+        action="store_true",
+        help="act on the risk alone (never require the component's confirming error)",
+    )
     parser.add_argument("--quick", action="store_true", help="scenario a, seed 1")
     args = parser.parse_args(argv)
     if args.quick:
@@ -248,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         feature_subset_strategy=args.subset,
         min_instances_per_node=args.min_leaf,
         deploy_fold_forest=not args.refit_small_fleet,
+        act_confirmation=not args.no_act_confirmation,
     )
     spark = build_local_spark()
     spark.sparkContext.setLogLevel("ERROR")

@@ -388,11 +388,15 @@ def _crew_report(tables, plan: DemoPlan, echo) -> None:
     # Failures of the last horizon days may still be announced later: judge the earlier ones.
     judged = failures.where(F.col("datetime") < F.lit(f"{plan.label_last + timedelta(days=1)}"))
     machine_months = machines * n_days / 30
-    # Any level starts at the watch threshold; act rows are those also above the act threshold.
-    # The demo has just scored these days, so every row carries both level thresholds.
+    # Any level starts at the watch threshold; act rows are those also above the act threshold
+    # with their component's confirming evidence. The demo has just scored these days, so every
+    # row carries both level thresholds.
     crew, act = (
-        crew_metrics(alert_rows(scores, F.col(level)), judged, failures, machine_months, horizon)
-        for level in ("watch_threshold", "act_threshold")
+        crew_metrics(alert_rows(rows, F.col(level)), judged, failures, machine_months, horizon)
+        for rows, level in (
+            (scores, "watch_threshold"),
+            (scores.where(F.col("act_confirmed")), "act_threshold"),
+        )
     )
 
     def pct(x: float | None) -> str:

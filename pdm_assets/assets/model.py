@@ -181,7 +181,10 @@ def failure_model(
             (out / "per_class.md").write_text(evaluation.per_class_markdown())
             (out / "feature_importance.md").write_text(_markdown_importances(result.importances))
             (out / "evaluation.json").write_text(json.dumps(evaluation.as_dict(), indent=2))
-            (out / "alert_levels.md").write_text(levels.as_markdown())
+            (out / "alert_levels.md").write_text(
+                levels.as_markdown()
+                + f"\n\nact confirmation: {confirmation_text(result.confirmation)}"
+            )
             mlflow.log_artifacts(str(out), artifact_path="evaluation")
         signature, example = signature_and_example(result.model, rows)
         info = mlflow.spark.log_model(
@@ -212,6 +215,8 @@ def failure_model(
         "alert_threshold": levels.watch_threshold,
         "watch_threshold": levels.watch_threshold,
         "act_threshold": levels.act_threshold,
+        # Act rows also need their component's confirming error (None: the risk alone decides).
+        "act_confirmation": result.confirmation.as_record() if result.confirmation else None,
         "holdout_macro_f1": evaluation.macro_f1,
         "trained_at": datetime.utcnow().isoformat(timespec="seconds"),
     }
@@ -235,6 +240,7 @@ def failure_model(
             "alert_recall": result.threshold_recall,
             **{k: ("n/a" if v is None else v) for k, v in level_metrics(levels).items()},
             "alert_levels": dg.MetadataValue.md(levels.as_markdown()),
+            "act_confirmation": confirmation_text(result.confirmation),
             "confusion_matrix": dg.MetadataValue.md(evaluation.confusion_markdown()),
             "per_class": dg.MetadataValue.md(evaluation.per_class_markdown()),
             "feature_importance": dg.MetadataValue.md(_markdown_importances(result.importances)),
@@ -243,6 +249,11 @@ def failure_model(
         },
     )
     return record
+
+
+def confirmation_text(confirmation) -> str:
+    """What an act alert needs beside its risk, for the UI and the MLflow run."""
+    return "none (risk alone)" if confirmation is None else confirmation.describe()
 
 
 def deployed_trees(model) -> int:

@@ -18,6 +18,7 @@ from pdm_assets.assets.daily import (
 from pdm_assets.partitions import model_lag_days, model_partition_for_day
 from pdm_assets.resources.tracking import MlflowTracking
 from pdm_assets.settings import load_settings
+from pdm_assets.transforms.act_confirmation import ActConfirmation
 from pdm_assets.transforms.features import partition_day
 from pdm_assets.transforms.scoring import maintenance_alerts as rank_alerts
 from pdm_assets.transforms.scoring import score_features
@@ -79,7 +80,11 @@ def failure_scores(
         wanted = [d.isoformat() for d in model_days]
         features = machine_features.where(partition_day().isin(wanted))
         scores = score_features(
-            model, features, record["version"], settings.landing_interval_hours
+            model,
+            features,
+            record["version"],
+            settings.landing_interval_hours,
+            ActConfirmation.from_record(record.get("act_confirmation")),
         ).select(
             "*",
             F.lit(float(record["alert_threshold"])).alias("alert_threshold"),

@@ -6,6 +6,9 @@
   alone cannot tell them apart.
 - *act*: failure likely soon (after the confirming evidence). Threshold: the lowest risk whose
   alert episodes on the hold-out are right at least `act_precision` (default 70 %) of the time.
+  When the rows carry `confirmed` (the component's confirming error is present, see
+  act_confirmation), act may also require it: whichever of the two meets the target and catches
+  more failures 12 h ahead is kept.
 
 Everything here is numpy on the collected hold-out (or out-of-fold) rows, a few ten thousand at
 most: per row machineID, hour (integer hours since the epoch), risk, the component at risk (1..4)
@@ -48,6 +51,8 @@ class LevelThresholds:
     act_target: float = DEFAULT_ACT_PRECISION
     # 1: measured on the newest hold-out; k > 1: on out-of-fold scores of k blocks of the window.
     folds: int = 1
+    # True: an act row must also carry its component's confirming evidence (act_confirmation).
+    act_confirmed: bool = False
 
     @property
     def act_target_met(self) -> bool:
@@ -71,7 +76,8 @@ class LevelThresholds:
                 f"failures >= {WATCH_LEAD_HOURS} h ahead | {pct(self.watch_catch_24h)} "
                 f"(>= {WATCH_LEAD_HOURS} h) | {pct(self.watch_episode_precision)} | "
                 f"{self.watch_episodes} |",
-                f"| act | {self.act_threshold:.4f} | episode precision >= {self.act_target:.0%} | "
+                f"| act{' (confirmed)' if self.act_confirmed else ''} | {self.act_threshold:.4f} | "
+                f"episode precision >= {self.act_target:.0%} | "
                 f"{pct(self.act_catch_12h)} (>= {ACT_LEAD_HOURS} h) | "
                 f"{pct(self.act_episode_precision)} | {self.act_episodes} |",
                 f"\nhold-out failures: {self.holdout_failures}"
@@ -171,39 +177,86 @@ def choose_level_thresholds(
             watch = float(ranked[ranked > 0].min())
     else:
         watch = fallback
-    # Act: the lowest candidate threshold >= watch whose episodes are right often enough.
-    risks = np.unique(rows["risk"].to_numpy()[rows["risk"].to_numpy() >= watch])
+
+    def catch(level_rows: pd.DataFrame, threshold: float, lead: int) -> float | None:
+        s = _best_score_before(level_rows, failures, lead, horizon)
+        s = s[~np.isnan(s)]
+        return float(np.mean(s >= threshold)) if len(s) else None
+
+    # Act on the risk alone, or only on rows that carry their component's confirming evidence
+    # (act_confirmation; a `confirmed` column): whichever meets the precision target and catches
+    # more failures 12 h ahead; if neither meets it, the more precise one.
+    modes = [(False, rows)]
+    if "confirmed" in rows.columns:
+        confirmed = rows["confirmed"].to_numpy().astype(bool)
+        modes.append((True, rows.assign(risk=np.where(confirmed, rows["risk"], -1.0))))
+    choices = []
+    for needs_confirmation, act_rows in modes:
+        act, met = _act_threshold(
+            act_rows, watch, failures, horizon, gap_hours, act_precision, min_act_episodes
+        )
+        if act is None:
+            act = max(fallback, watch)
+        precision, n = _episode_precision(act_rows, act, failures, horizon, gap_hours)
+        caught = catch(act_rows, act, ACT_LEAD_HOURS)
+        surest = wilson_lower_bound(precision or 0.0, n)
+        rank = (met, caught or 0.0, precision or 0.0) if met else (met, surest, 0.0)
+        choices.append((rank, needs_confirmation, act, precision, n, caught))
+    _, needs_confirmation, act, act_prec, act_n, act_caught = max(choices, key=lambda c: c[0])
+
+    watch_precision, watch_n = _episode_precision(rows, watch, failures, horizon, gap_hours)
+    return LevelThresholds(
+        watch_threshold=watch,
+        act_threshold=act,
+        holdout_failures=len(failures),
+        watch_catch_24h=catch(rows, watch, WATCH_LEAD_HOURS),
+        watch_episode_precision=watch_precision,
+        watch_episodes=watch_n,
+        act_catch_12h=act_caught,
+        act_episode_precision=act_prec,
+        act_episodes=act_n,
+        watch_target=watch_catch,
+        act_target=act_precision,
+        act_confirmed=needs_confirmation,
+    )
+
+
+def _act_threshold(
+    rows: pd.DataFrame,
+    watch: float,
+    failures: pd.DataFrame,
+    horizon: int,
+    gap_hours: int,
+    act_precision: float,
+    min_act_episodes: int,
+) -> tuple[float | None, bool]:
+    """The lowest candidate threshold >= watch whose episodes are right often enough (and True),
+    else the candidate whose precision is surest (the highest Wilson lower bound, and False);
+    None when no candidate has enough episodes.
+
+    The lower bound, not the point estimate, picks the fallback: a high threshold with a handful of
+    episodes often measures the best precision by luck, and it catches few failures.
+    """
+    risks = rows["risk"].to_numpy()
+    risks = np.unique(risks[risks >= watch])
     candidates = np.unique(np.quantile(risks, np.linspace(0, 1, 101))) if len(risks) else []
-    act, best = None, (-1.0, fallback)
+    best: tuple[float, float | None] = (-1.0, None)
     for threshold in candidates:
         precision, n = _episode_precision(rows, threshold, failures, horizon, gap_hours)
         if precision is None or n < min_act_episodes:
             continue
         if precision >= act_precision:
-            act = float(threshold)
-            break
-        if precision > best[0]:
-            best = (precision, float(threshold))
-    if act is None:
-        act = max(best[1], watch)
+            return float(threshold), True
+        if wilson_lower_bound(precision, n) > best[0]:
+            best = (wilson_lower_bound(precision, n), float(threshold))
+    return (None if best[1] is None else max(best[1], watch)), False
 
-    def catch(threshold: float, lead: int) -> float | None:
-        s = _best_score_before(rows, failures, lead, horizon)
-        s = s[~np.isnan(s)]
-        return float(np.mean(s >= threshold)) if len(s) else None
 
-    watch_precision, watch_n = _episode_precision(rows, watch, failures, horizon, gap_hours)
-    act_prec, act_n = _episode_precision(rows, act, failures, horizon, gap_hours)
-    return LevelThresholds(
-        watch_threshold=watch,
-        act_threshold=act,
-        holdout_failures=len(failures),
-        watch_catch_24h=catch(watch, WATCH_LEAD_HOURS),
-        watch_episode_precision=watch_precision,
-        watch_episodes=watch_n,
-        act_catch_12h=catch(act, ACT_LEAD_HOURS),
-        act_episode_precision=act_prec,
-        act_episodes=act_n,
-        watch_target=watch_catch,
-        act_target=act_precision,
-    )
+def wilson_lower_bound(share: float, n: int, z: float = 1.645) -> float:
+    """One-sided 95 % lower bound of a proportion measured as `share` of n (Wilson score)."""
+    if n <= 0:
+        return 0.0
+    z2 = z * z
+    centre = share + z2 / (2 * n)
+    spread = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
+    return (centre - spread) / (1 + z2 / n)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -34,6 +34,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import SENSORS
+from pdm_assets.transforms.act_confirmation import ActConfirmation, learn_act_confirmation
 from pdm_assets.transforms.alert_levels import (
     LevelThresholds,
     choose_level_thresholds,
@@ -97,6 +98,9 @@ class ModelParams:
     # MLlib's bootstrap and split sampling are seeded per partition, so only a fixed layout makes
     # the same rows give the same forest.
     training_partitions: int = 4
+    # Let the act level require each component's confirming error (act_confirmation) when that
+    # catches more failures 12 h ahead at the precision target on the hold-out.
+    act_confirmation: bool = True
 
     def __post_init__(self) -> None:
         if self.algorithm not in _ALGORITHMS:
@@ -529,6 +533,8 @@ class TrainingResult:
     holdout_start: datetime
     params: ModelParams
     levels: LevelThresholds | None = None
+    # The act level's confirming codes, learned on the whole window; None: act needs no evidence.
+    confirmation: ActConfirmation | None = None
 
 
 def fit_and_evaluate(
@@ -548,6 +554,10 @@ def fit_and_evaluate(
     """
     end_us = epoch_us(window_end)
     start = holdout_start(window_end, holdout_days)
+
+    def confirmation_of(part: DataFrame) -> ActConfirmation | None:
+        return learn_act_confirmation(part, LABEL_COLUMN) if params.act_confirmation else None
+
     window = rows.filter(micros("datetime") < F.lit(end_us)).persist()
     try:
         train, holdout = temporal_split(window, window_end, holdout_days, horizon_hours)
@@ -571,19 +581,20 @@ def fit_and_evaluate(
             in_holdout = scored.filter(micros("datetime") >= F.lit(epoch_us(start)))
             evaluation = evaluate(in_holdout)
             threshold = best_alert_threshold(in_holdout)
-            level_rows = holdout_level_rows(scored)
+            level_rows = holdout_level_rows(scored, confirmation_of(train))
         finally:
             scored.unpersist()
         folds, fold_models = 1, []
         if len(failures_from_flags(level_rows)) < params.min_threshold_failures:
             level_rows, fold_models = out_of_fold_level_rows(
-                window, pipeline, params.threshold_folds, horizon_hours
+                window, pipeline, params.threshold_folds, horizon_hours, confirmation_of
             )
             folds = params.threshold_folds
         levels = replace(
             choose_level_thresholds(level_rows, horizon_hours, fallback=threshold[0]),
             folds=folds,
         )
+        confirmation = confirmation_of(window) if levels.act_confirmed else None
         if folds > 1 and params.deploy_fold_forest and params.algorithm == "random_forest":
             final = fold_forest(fold_models, window, params, feature_columns)
         elif params.refit or folds > 1:
@@ -609,11 +620,16 @@ def fit_and_evaluate(
         holdout_start=start,
         params=params,
         levels=levels,
+        confirmation=confirmation,
     )
 
 
 def out_of_fold_level_rows(
-    window: DataFrame, pipeline: Pipeline, folds: int, horizon_hours: float
+    window: DataFrame,
+    pipeline: Pipeline,
+    folds: int,
+    horizon_hours: float,
+    confirmation_of: Callable[[DataFrame], ActConfirmation | None] | None = None,
 ) -> tuple[pd.DataFrame, list[PipelineModel]]:
     """Level rows of the whole window, each of `folds` contiguous blocks scored by a model fit on
     the rest; and those models, in block order.
@@ -622,7 +638,8 @@ def out_of_fold_level_rows(
     weakest of five swings from seed to seed; out-of-fold scores put every failure of the window
     behind the thresholds. Training rows whose label look-ahead reaches into the block are left
     out (T + horizon >= block start), and so is a horizon after it, so no fold trains on a label
-    that sees the block's failures.
+    that sees the block's failures. With `confirmation_of`, each fold's confirming codes are
+    learned on its own training rows too.
     """
     t = micros("datetime")
     lo, hi = window.agg(F.min(t), F.max(t)).first()
@@ -638,7 +655,8 @@ def out_of_fold_level_rows(
         )
         held = window.filter((t >= F.lit(block_start)) & (t < F.lit(block_end)))
         models.append(pipeline.fit(train))
-        parts.append(holdout_level_rows(models[-1].transform(held)))
+        confirmation = confirmation_of(train) if confirmation_of else None
+        parts.append(holdout_level_rows(models[-1].transform(held), confirmation))
     return pd.concat(parts, ignore_index=True), models
 
 
@@ -683,14 +701,21 @@ def fold_forest(
     return PipelineModel([*prepared.stages, forest])
 
 
-def holdout_level_rows(scored: DataFrame) -> pd.DataFrame:
+def holdout_level_rows(
+    scored: DataFrame, confirmation: ActConfirmation | None = None
+) -> pd.DataFrame:
     """The columns choose_level_thresholds needs, collected: machineID, hour, risk, component
-    (argmax of the four failure probabilities, 1..4) and the label flags."""
+    (argmax of the four failure probabilities, 1..4), the label flags and, with a confirmation,
+    `confirmed` (the component's confirming evidence is present)."""
     probability = vector_to_array(F.col("probability"))
     risk = risk_column()
     component = F.lit(4)
     for i in (3, 2, 1):
         component = F.when(probability[i] == risk, F.lit(i)).otherwise(component)
+    extra = []
+    if confirmation is not None:
+        name = F.concat(F.lit("comp"), component.cast("string"))
+        extra.append(confirmation.confirmed(name).cast("int").alias("confirmed"))
     rows = scored.select(
         F.col("machineID").cast("int").alias("machineID"),
         F.floor(micros("datetime") / F.lit(3_600_000_000)).cast("long").alias("hour"),
@@ -706,8 +731,10 @@ def holdout_level_rows(scored: DataFrame) -> pd.DataFrame:
             .alias(f"fails_comp{i}")
             for i in range(1, 5)
         ),
+        *extra,
     ).collect()
     columns = ["machineID", "hour", "risk", "component", *(f"fails_comp{i}" for i in range(1, 5))]
+    columns += ["confirmed"] if confirmation is not None else []
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 

@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS, ERROR_CODES, SENSORS
+from pdm_assets.transforms.act_confirmation import ActConfirmation
 from pdm_assets.transforms.alert_episodes import (
     DEFAULT_EPISODE_GAP_HOURS,
     DEFAULT_LANDING_INTERVAL_HOURS,
@@ -50,11 +51,13 @@ def score_features(
     features: DataFrame,
     model_version: str,
     landing_interval_hours: int = DEFAULT_LANDING_INTERVAL_HOURS,
+    confirmation: ActConfirmation | None = None,
 ) -> DataFrame:
     """Per feature row: machineID, datetime, p_none, p_comp1..p_comp4 (double), predicted (a label
     of LABELS), risk (the largest of p_comp1..p_comp4, see model.risk_column), model_version
     (string), available_at (when the row could have been published live, see
-    alert_episodes.available_at).
+    alert_episodes.available_at), act_confirmed (boolean: the component at risk has its
+    confirming evidence, see act_confirmation; always true without a `confirmation`).
 
     Probabilities are unpacked into named columns so the table is usable from SQL and parquet
     readers without MLlib's vector type; the model must declare exactly the 5 LABELS, otherwise
@@ -71,14 +74,19 @@ def score_features(
     predicted = F.element_at(
         F.array(*(F.lit(label) for label in LABELS)), F.col("prediction").cast("int") + 1
     )
-    return model.transform(features).select(
+    scored = model.transform(features).select(
+        "*", *(probability[i].alias(name) for i, name in enumerate(PROBABILITY_COLUMNS))
+    )
+    confirmed = F.lit(True) if confirmation is None else confirmation.confirmed(component_at_risk())
+    return scored.select(
         "machineID",
         "datetime",
-        *(probability[i].alias(name) for i, name in enumerate(PROBABILITY_COLUMNS)),
+        *PROBABILITY_COLUMNS,
         predicted.alias("predicted"),
         risk_column().alias("risk"),
         F.lit(model_version).cast("string").alias("model_version"),
         available_at(landing_interval_hours).alias("available_at"),
+        confirmed.alias("act_confirmed"),
     )
 
 
@@ -94,7 +102,8 @@ def maintenance_alerts(
     """The alert list: one row per alert *episode* open on the UTC day, not one per hour.
 
     A score row alerts when risk >= `threshold` (the watch level); it is an *act* row when also
-    risk >= `act_threshold` (None: no act level). Alert rows of one machine and component (the
+    risk >= `act_threshold` (None: no act level) and, when scores carry `act_confirmed`, its
+    component's confirming evidence is present. Alert rows of one machine and component (the
     argmax of p_comp1..p_comp4) at most `gap_hours` apart form an episode, as in
     alert_episodes. Thresholds may be columns (each row's model's thresholds).
 
@@ -118,11 +127,12 @@ def maintenance_alerts(
         act = F.lit(None).cast("double")
     else:
         act = act_threshold if isinstance(act_threshold, Column) else F.lit(float(act_threshold))
+    confirmed = F.col("act_confirmed") if "act_confirmed" in scores.columns else F.lit(True)
     rows = (
         scores.filter(F.col("risk") >= watch)
         .withColumn("day", utc_day())
         .withColumn("component", component_at_risk())
-        .withColumn("_act", F.coalesce(F.col("risk") >= act, F.lit(False)))
+        .withColumn("_act", F.coalesce((F.col("risk") >= act) & confirmed, F.lit(False)))
     )
     # Episodes are formed per UTC day (the table's partition), so a range run writes exactly what
     # day-by-day runs write.

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pdm_assets.assets.model import ModelConfig
 from pdm_assets.automation import FEATURE_ASSETS, RAW_ASSETS
 from pdm_assets.partitions import model_partition_for_day, training_window
+from pdm_assets.transforms.act_confirmation import ActConfirmation
 
 FEATURES = [*RAW_ASSETS, *FEATURE_ASSETS]
 # Thresholds on the hold-out alone (min_threshold_failures=0): the out-of-fold path's extra fits
@@ -94,7 +95,15 @@ def test_model_partition_records_its_window_and_rows(history):
     assert meta["model_version"].value == record["version"]
     # Two alert levels chosen on the hold-out: in the record, the metadata and MLflow.
     assert record["alert_threshold"] == record["watch_threshold"] <= record["act_threshold"]
-    assert "| watch |" in meta["alert_levels"].value and "| act |" in meta["alert_levels"].value
+    assert "| watch |" in meta["alert_levels"].value and "| act" in meta["alert_levels"].value
+    # Whether act alerts need their component's confirming error, and which: record and UI agree.
+    confirmation = record["act_confirmation"]
+    assert (confirmation is not None) == ("| act (confirmed) |" in meta["alert_levels"].value)
+    assert meta["act_confirmation"].value == (
+        "none (risk alone)"
+        if confirmation is None
+        else ActConfirmation.from_record(confirmation).describe()
+    )
     assert run.data.metrics["act_threshold"] == pytest.approx(record["act_threshold"])
     assert run.data.metrics["watch_threshold"] == pytest.approx(record["watch_threshold"])
     # Where the levels were measured: on the hold-out (1), not out of fold.

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pdm_assets.transforms.alert_levels import choose_level_thresholds, failures_from_flags
+from pdm_assets.transforms.alert_levels import (
+    choose_level_thresholds,
+    failures_from_flags,
+    wilson_lower_bound,
+)
 
 HORIZON = 48
 
@@ -70,7 +74,7 @@ def test_level_thresholds_come_from_the_holdout():
     ).watch_threshold == pytest.approx(0.20)
 
 
-def test_act_falls_back_to_the_most_precise_threshold_when_the_target_is_out_of_reach():
+def test_act_falls_back_to_the_surest_threshold_when_the_target_is_out_of_reach():
     # With at least 3 episodes required, no threshold reaches 70 %: the best (2/3) is kept and
     # reported as missing its target.
     levels = choose_level_thresholds(holdout(BLOCKS, FAILURES), HORIZON, fallback=0.5)
@@ -83,3 +87,47 @@ def test_without_failures_both_levels_fall_back():
     levels = choose_level_thresholds(holdout({}, []), HORIZON, fallback=0.7)
     assert (levels.watch_threshold, levels.holdout_failures) == (0.7, 0)
     assert levels.watch_catch_24h is None
+
+
+def confirmed_holdout(blocks, confirmed_blocks) -> pd.DataFrame:
+    """holdout(blocks, FAILURES) with a `confirmed` flag on the rows of `confirmed_blocks`
+    [(machine, first hour, last hour)]."""
+    rows = holdout(blocks, FAILURES)
+    flag = pd.Series(0, index=rows.index)
+    for m, lo, hi in confirmed_blocks:
+        flag[(rows.machineID == m) & rows.hour.between(lo, hi)] = 1
+    return rows.assign(confirmed=flag)
+
+
+def test_act_requires_confirmation_when_that_meets_the_target_and_the_risk_alone_does_not():
+    # The false confirmation is now the riskiest episode: on risk alone, 0.90 gives 2 of 3 right
+    # and 0.95 1 of 2, under 70 %. Its rows lack the confirming error; the failures' last days
+    # have it.
+    blocks = {**BLOCKS, (3, 60, 62): (0.97, 4)}
+    rows = confirmed_holdout(blocks, [(1, 76, 99), (2, 126, 149)])
+    levels = choose_level_thresholds(rows, HORIZON, fallback=0.5, min_act_episodes=2)
+    assert levels.act_confirmed
+    assert levels.act_threshold == pytest.approx(0.90)
+    assert (levels.act_episodes, levels.act_episode_precision) == (2, 1.0)
+    assert levels.act_catch_12h == 1.0
+    assert "act (confirmed)" in levels.as_markdown()
+    # Without the flag the same rows miss the target.
+    plain = choose_level_thresholds(
+        rows.drop(columns="confirmed"), HORIZON, fallback=0.5, min_act_episodes=2
+    )
+    assert not plain.act_confirmed and not plain.act_target_met
+
+
+def test_act_keeps_the_risk_alone_when_confirmation_would_miss_failures():
+    # Only the false confirmation carries the error: requiring it would catch nothing.
+    rows = confirmed_holdout(BLOCKS, [(3, 60, 62)])
+    levels = choose_level_thresholds(rows, HORIZON, fallback=0.5, min_act_episodes=2)
+    assert not levels.act_confirmed
+    assert 0.85 < levels.act_threshold <= 0.90 and levels.act_catch_12h == 1.0
+
+
+def test_the_fallback_prefers_a_precision_measured_on_many_episodes():
+    # 0.8 on 5 episodes is less sure than 0.65 on 40 (lower bounds about 0.43 and 0.52).
+    assert wilson_lower_bound(0.65, 40) > wilson_lower_bound(0.8, 5)
+    assert wilson_lower_bound(0.65, 40) == pytest.approx(0.519, abs=0.005)
+    assert wilson_lower_bound(1.0, 3) < 1.0 and wilson_lower_bound(0.5, 0) == 0.0

@@ -9,7 +9,10 @@ import pytest
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import DecisionTreeClassifier
 from pyspark.ml.feature import VectorAssembler
+from pyspark.sql import functions as F
 
+from pdm_assets.schemas import COMPONENTS
+from pdm_assets.transforms.act_confirmation import ActConfirmation
 from pdm_assets.transforms.labels import LABELS
 from pdm_assets.transforms.model import ModelParams, build_pipeline
 from pdm_assets.transforms.scoring import (
@@ -67,6 +70,7 @@ def test_score_features_unpacks_five_probabilities(spark):
         "risk",
         "model_version",
         "available_at",
+        "act_confirmed",
     ]
     assert PROBABILITY_COLUMNS == ["p_none", "p_comp1", "p_comp2", "p_comp3", "p_comp4"]
     assert all(scores.schema[c].dataType.simpleString() == "double" for c in PROBABILITY_COLUMNS)
@@ -78,6 +82,7 @@ def test_score_features_unpacks_five_probabilities(spark):
         assert r["risk"] == max(p[1:])  # the component at risk's probability
         assert r["predicted"] == LABELS[int(np.argmax(p))]
         assert r["model_version"] == "7"
+        assert r["act_confirmed"]  # no confirmation: the risk alone decides
         # Daily landing by default: a row is published when its UTC day closes.
         day = r["datetime"].astimezone(UTC).date()
         assert r["available_at"].astimezone(UTC) == datetime.combine(
@@ -88,6 +93,16 @@ def test_score_features_unpacks_five_probabilities(spark):
         r["available_at"] - r["datetime"] == H
         for r in hourly.select("datetime", "available_at").collect()
     )
+    # With a confirmation, act_confirmed follows the features' hours since the confirming code.
+    confirming = ActConfirmation(codes=dict.fromkeys(COMPONENTS, ("error1",)), window_hours=36)
+    with_errors = rows.drop("label_index").withColumn(
+        "error1_hours_since", F.when(F.col("machineID") % 2 == 0, 5).otherwise(100)
+    )
+    confirmed = score_features(model, with_errors, "7", confirmation=confirming).collect()
+    assert {(r["machineID"] % 2 == 0, r["act_confirmed"]) for r in confirmed} == {
+        (True, True),
+        (False, False),
+    }
     # The tree separates the three vibration levels: labels none, comp1, comp2 by machine % 3.
     assert {(r["machineID"] % 3, r["predicted"]) for r in got} == {
         (0, "none"),
@@ -242,6 +257,20 @@ def test_maintenance_alerts_are_episodes_with_levels_rank_and_explanation(spark)
         "explanation",
         "top_features",
     ]
+
+
+def test_an_unconfirmed_row_stays_watch_however_high_its_risk(spark):
+    features, _ = fleet_features(spark)
+    # Machines 1 and 2 both pass the act threshold; only machine 2's component has its error.
+    rows = [
+        (*score_row(1, D, (0.05, 0.0, 0.0, 0.0, 0.95)), False),
+        (*score_row(2, D, (0.1, 0.0, 0.9, 0.0, 0.0)), True),
+        (*score_row(3, D, (0.4, 0.6, 0.0, 0.0, 0.0)), True),  # confirmed, under act
+    ]
+    scores = spark.createDataFrame(rows, SCORES_DDL + ", act_confirmed boolean")
+    got = maintenance_alerts(scores, features, threshold=0.5, act_threshold=0.8)
+    levels = {r["machineID"]: (r["level"], r["rank"]) for r in got.collect()}
+    assert levels == {2: ("act", 1), 1: ("watch", 2), 3: ("watch", 3)}
 
 
 # --- evaluate_day --------------------------------------------------------------------------------
