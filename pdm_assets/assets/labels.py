@@ -78,7 +78,8 @@ def build_failure_labels(horizon_hours: int | None = None) -> dg.AssetsDefinitio
                 "do not exist yet: label a day only once its whole horizon has happened"
             )
         grid = machine_features.select("machineID", "datetime")
-        labels = label_upcoming_failures(grid, raw_failures, horizon_hours).cache()
+        # The grid is stored features: counting it reads parquet footers, not rows.
+        labels = label_upcoming_failures(grid, raw_failures, horizon_hours, grid.count()).cache()
         per_day = metadata_by_day(labels, label_metadata())
         add_partition_metadata(context, per_day, empty={ROW_COUNT: 0})
         return labels

@@ -39,7 +39,10 @@ def required_failure_window(
 
 
 def label_upcoming_failures(
-    grid: DataFrame, failures: DataFrame, horizon_hours: float = DEFAULT_HORIZON_HOURS
+    grid: DataFrame,
+    failures: DataFrame,
+    horizon_hours: float = DEFAULT_HORIZON_HOURS,
+    grid_rows: int | None = None,
 ) -> DataFrame:
     """The grid's columns plus `fails_comp1` … `fails_comp4` (int 0/1: that component fails with
     T < datetime <= T + horizon), `label` (string, one of LABELS) and `label_index` (int, its
@@ -48,8 +51,8 @@ def label_upcoming_failures(
     `label` is the component of the earliest failure in the horizon, "none" without one.
     Tie rule: simultaneous earliest failures go to the lowest component number; they are never
     combined into a made-up class (the reference summed them), and `fails_comp*` still flags each.
-    `grid` must hold grid times (multiples of 12 h), one row per (machineID, datetime), e.g. from
-    feature_grid.
+    `grid` must hold grid times (multiples of the grid step), one row per (machineID, datetime),
+    e.g. from feature_grid; `grid_rows`, its size when known, sizes the shuffle (add_to_grid).
     """
     if horizon_hours <= 0:
         raise ValueError(f"label horizon must be positive, got {horizon_hours} h")
@@ -83,4 +86,4 @@ def label_upcoming_failures(
             label_index.cast("int").alias("label_index"),
         ],
     )
-    return add_to_grid(grid, [family])
+    return add_to_grid(grid, [family], grid_rows)

@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import SENSORS
+from pdm_assets.transforms import features as features_module
 from pdm_assets.transforms.features import (
     FEATURE_COLUMNS,
     READING_UNITS,
@@ -18,6 +19,7 @@ from pdm_assets.transforms.features import (
     error_counts,
     feature_columns,
     feature_grid,
+    grid_partitions,
     machine_features,
     required_input_windows,
     rolling_telemetry_stats,
@@ -281,7 +283,8 @@ def test_days_since_replacement_rules(spark):
 # --- the full feature table ---------------------------------------------------------------------
 
 
-def test_machine_features_table(spark):
+def _features_case(spark) -> tuple:
+    """machine_features' arguments for machines 1 (full history) and 2 (partial) over 2015-01-03."""
     rng = np.random.default_rng(3)
     start = datetime(2015, 1, 3)  # naive: read as UTC
     telemetry = spark.createDataFrame(
@@ -298,7 +301,7 @@ def test_machine_features_table(spark):
         "datetime timestamp, machineID int, comp string",
     )
     machines = machines_df(spark, [(1, "model2", 7), (2, "model4", 0)])
-    df = machine_features(
+    return (
         telemetry,
         errors,
         maintenance,
@@ -307,6 +310,10 @@ def test_machine_features_table(spark):
         start + timedelta(days=1),
         datetime(2014, 6, 1),
     )
+
+
+def test_machine_features_table(spark):
+    df = machine_features(*_features_case(spark))
     assert df.columns == [
         "machineID",
         "datetime",
@@ -352,6 +359,20 @@ def test_machine_features_table(spark):
     assert empty["readings_36h"] == 0 and empty["partial_window"] is True
     assert all(empty[c] is None for c in FEATURE_COLUMNS if "_mean_" in c or "_std_" in c)
     assert empty["age"] == 0 and empty["error2_count_24h"] == 0
+
+
+def test_a_large_grid_gets_more_shuffle_partitions_and_the_same_rows(spark, monkeypatch):
+    default = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    assert grid_partitions(spark, 1_000) is None  # small: the session's partitions
+    assert default < 36 and grid_partitions(spark, 8_760_000) == 36  # a year of 1,000 machines
+    assert grid_partitions(spark, None) is None
+    before = collect(machine_features(*_features_case(spark)))
+    # 48 grid rows at 4 per partition: 12 partitions, more than the session's.
+    monkeypatch.setattr(features_module, "GRID_ROWS_PER_PARTITION", 4)
+    assert grid_partitions(spark, 48) == 12 > default
+    sized = machine_features(*_features_case(spark))
+    assert sized.rdd.getNumPartitions() == 12
+    assert collect(sized) == before
 
 
 def test_feature_columns_are_stable():
