@@ -93,11 +93,12 @@ def learn_act_confirmation(
     """The confirming codes of labelled feature rows (label 1..4 = comp1..comp4), in one
     aggregation: a code confirms a component when its lift P(label = comp | code in window) /
     P(label = comp) is >= min_lift and >= half the component's best, on at least `min_rows`
-    rows."""
+    rows. Codes without a `{code}_hours_since` column (a reduced feature set) confirm nothing."""
     label = F.col(label_column).cast("int")
+    present = [code for code in ERROR_CODES if f"{code}_hours_since" in rows.columns]
     recent = {
         code: F.coalesce(F.col(f"{code}_hours_since") <= window_hours, F.lit(False))
-        for code in ERROR_CODES
+        for code in present
     }
     aggregates = [F.count(F.lit(1)).alias("total")]
     for i, comp in enumerate(COMPONENTS, start=1):
@@ -113,9 +114,9 @@ def learn_act_confirmation(
         base = counts[comp] / total if total else 0.0
         lifts = {
             code: counts[f"{comp}_{code}"] / counts[code] / base
-            for code in ERROR_CODES
+            for code in present
             if base > 0 and counts[f"{comp}_{code}"] >= min_rows
         }
         floor = max(min_lift, max(lifts.values(), default=0.0) / 2)
-        codes[comp] = tuple(code for code in ERROR_CODES if lifts.get(code, 0.0) >= floor)
+        codes[comp] = tuple(code for code in present if lifts.get(code, 0.0) >= floor)
     return ActConfirmation(codes=codes, window_hours=window_hours)

@@ -53,6 +53,14 @@ def test_a_code_confirms_the_component_whose_failures_it_precedes(spark):
     assert ActConfirmation.from_record(None) is None
 
 
+def test_rows_without_error_history_columns_confirm_by_risk_alone(spark):
+    rows = labelled_rows(spark, comp1_with_error1=40).drop(
+        *(f"{e}_hours_since" for e in ERROR_CODES)
+    )
+    learned = learn_act_confirmation(rows)
+    assert all(codes == () for codes in learned.codes.values())
+
+
 def test_too_few_confirmed_rows_learn_nothing(spark):
     # 10 rows (under 16): too few to rest a pattern on.
     learned = learn_act_confirmation(labelled_rows(spark, comp1_with_error1=10))
