@@ -194,15 +194,23 @@ class DemoPlan:
 
     @classmethod
     def for_days(cls, start: date, days: int, horizon_hours: int, models: int = 2) -> "DemoPlan":
+        """The newest ``models`` monthly models and the days they score. When the newest month's
+        scored days end before any of them can be evaluated (the fleet's last day falls in the
+        first days of a month), the month before is trained too, so the demo always grades
+        some days."""
         last = start + timedelta(days=days - 1)
         label_last = last - timedelta(days=horizon_days(horizon_hours))
-        newest = (last - timedelta(days=model_lag_days(horizon_hours))).replace(day=1)
-        months = [newest]
-        while len(months) < models:
-            months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
-        months = [m for m in months if (m - start).days >= 45] or [newest]
-        score_first = months[0] + timedelta(days=model_lag_days(horizon_hours))
+        lag = model_lag_days(horizon_hours)
         lookback = evaluation_lookback_days(horizon_hours)
+        newest = (last - timedelta(days=lag)).replace(day=1)
+        months = [newest]
+        while len(months) < models or months[0] + timedelta(days=lag + lookback) > label_last:
+            earlier = (months[0] - timedelta(days=1)).replace(day=1)
+            if (earlier - start).days < 45:  # too little history before it to train on
+                break
+            months.insert(0, earlier)
+        months = [m for m in months if (m - start).days >= 45] or [newest]
+        score_first = months[0] + timedelta(days=lag)
         return cls(start, last, label_last, months, score_first, lookback)
 
 

@@ -132,3 +132,27 @@ def test_the_demo_refuses_asset_modules_frozen_under_another_window(simulated_de
     use_live_fleet(days=40)
     with pytest.raises(RuntimeError, match="imported before the fleet window was set"):
         _check_partitions_not_frozen()
+
+
+@pytest.mark.parametrize("day", [1, 4, 8, 9, 20])
+def test_the_demo_always_evaluates_some_days_whatever_the_last_day(day):
+    from pdm_assets.demo import DemoPlan
+
+    last = date(2026, 12, day)
+    start = last - timedelta(days=149)
+    plan = DemoPlan.for_days(start, 150, 48, models=1)
+    # Scores start 3 days into the first model's month; evaluation needs 3 more days of scores
+    # and stops at the last labelled day (2 days before the last).
+    assert plan.label_last == last - timedelta(days=2)
+    assert plan.evaluation_first <= plan.label_last
+    # Every scored day's model is trained: the month of day - 3 days.
+    scored_months = {
+        (plan.score_first + timedelta(days=i) - timedelta(days=3)).replace(day=1)
+        for i in range((last - plan.score_first).days + 1)
+    }
+    assert scored_months == set(plan.model_months)
+    # The newest month alone leaves a day to evaluate from the 9th (scores from its 4th,
+    # evaluation from its 7th, labels up to the last day - 2); before that, the month before too.
+    newest = (last - timedelta(days=3)).replace(day=1)
+    previous = (newest - timedelta(days=1)).replace(day=1)
+    assert plan.model_months == ([previous, newest] if 4 <= day < 9 else [newest])
