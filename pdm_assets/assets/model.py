@@ -141,7 +141,14 @@ def failure_model(
     # The exact cut: no row whose label looks into the period.
     rows = training_rows(features, labels).where(F.col("datetime") + horizon < F.lit(cutoff))
     params = model_params(config)
-    result = fit_and_evaluate(rows, cutoff, params, config.holdout_days, settings.horizon_hours)
+    result = fit_and_evaluate(
+        rows,
+        cutoff,
+        params,
+        config.holdout_days,
+        settings.horizon_hours,
+        landing_interval_hours=settings.landing_interval_hours,
+    )
     evaluation = result.evaluation
     levels = result.levels
 

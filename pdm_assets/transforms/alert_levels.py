@@ -131,8 +131,18 @@ def _episode_precision(
     return true / len(episodes), len(episodes)
 
 
+def published_hour(hour: np.ndarray, every_hours: int = PUBLISH_DELAY_HOURS) -> np.ndarray:
+    """When a row at `hour` (hours since the epoch) is published with files landing every
+    `every_hours` (1: the next hour; 24: the next UTC midnight)."""
+    return (hour // every_hours + 1) * every_hours
+
+
 def _best_score_before(
-    rows: pd.DataFrame, failures: pd.DataFrame, lead_hours: int, horizon: int
+    rows: pd.DataFrame,
+    failures: pd.DataFrame,
+    lead_hours: int,
+    horizon: int,
+    every_hours: int = PUBLISH_DELAY_HOURS,
 ) -> np.ndarray:
     """Per failure, the highest risk of a right-component row published >= lead_hours ahead and
     inside the horizon; nan for a failure whose whole window is not in the rows."""
@@ -148,7 +158,7 @@ def _best_score_before(
             scores.append(0.0)
             continue
         t = g["hour"].to_numpy()
-        inside = (t >= f - horizon) & (t + PUBLISH_DELAY_HOURS <= f - lead_hours)
+        inside = (t >= f - horizon) & (published_hour(t, every_hours) <= f - lead_hours)
         scores.append(float(g["risk"].to_numpy()[inside].max()) if inside.any() else 0.0)
     return np.asarray(scores, dtype=np.float64)
 
@@ -161,6 +171,7 @@ def choose_level_thresholds(
     act_precision: float = DEFAULT_ACT_PRECISION,
     gap_hours: int = EPISODE_GAP_HOURS,
     min_act_episodes: int = MIN_ACT_EPISODES,
+    landing_interval_hours: int = PUBLISH_DELAY_HOURS,
 ) -> LevelThresholds:
     """Watch and act thresholds from hold-out rows (columns machineID, hour, risk, component,
     fails_comp1..4). Without a failure in the rows both fall back to `fallback` (e.g. the F1
@@ -178,14 +189,18 @@ def choose_level_thresholds(
     else:
         watch = fallback
 
-    def catch(level_rows: pd.DataFrame, threshold: float, lead: int) -> float | None:
-        s = _best_score_before(level_rows, failures, lead, horizon)
+    def catch(
+        level_rows: pd.DataFrame, threshold: float, lead: int, every: int = PUBLISH_DELAY_HOURS
+    ) -> float | None:
+        s = _best_score_before(level_rows, failures, lead, horizon, every)
         s = s[~np.isnan(s)]
         return float(np.mean(s >= threshold)) if len(s) else None
 
     # Act on the risk alone, or only on rows that carry their component's confirming evidence
     # (act_confirmation; a `confirmed` column): whichever meets the precision target and catches
-    # more failures 12 h ahead; if neither meets it, the more precise one.
+    # more failures 12 h ahead as published with the deployment's files (`landing_interval_hours`:
+    # with daily files the confirming error, a day ahead, is published a few hours ahead); if
+    # neither meets it, the surer one. The watch level's choice still assumes hourly files.
     modes = [(False, rows)]
     if "confirmed" in rows.columns:
         confirmed = rows["confirmed"].to_numpy().astype(bool)
@@ -198,7 +213,7 @@ def choose_level_thresholds(
         if act is None:
             act = max(fallback, watch)
         precision, n = _episode_precision(act_rows, act, failures, horizon, gap_hours)
-        caught = catch(act_rows, act, ACT_LEAD_HOURS)
+        caught = catch(act_rows, act, ACT_LEAD_HOURS, landing_interval_hours)
         surest = wilson_lower_bound(precision or 0.0, n)
         rank = (met, caught or 0.0, precision or 0.0) if met else (met, surest, 0.0)
         choices.append((rank, needs_confirmation, act, precision, n, caught))

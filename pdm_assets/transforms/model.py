@@ -544,6 +544,7 @@ def fit_and_evaluate(
     holdout_days: float = DEFAULT_HOLDOUT_DAYS,
     horizon_hours: float = DEFAULT_HORIZON_HOURS,
     feature_columns: Sequence[str] = FEATURE_COLUMNS,
+    landing_interval_hours: int = 1,
 ) -> TrainingResult:
     """Fit on the train part, measure on the hold-out and set the alert levels there (or out of
     fold, for a small fleet; see ModelParams.min_threshold_failures); return the deployed model.
@@ -591,7 +592,12 @@ def fit_and_evaluate(
             )
             folds = params.threshold_folds
         levels = replace(
-            choose_level_thresholds(level_rows, horizon_hours, fallback=threshold[0]),
+            choose_level_thresholds(
+                level_rows,
+                horizon_hours,
+                fallback=threshold[0],
+                landing_interval_hours=landing_interval_hours,
+            ),
             folds=folds,
         )
         confirmation = confirmation_of(window) if levels.act_confirmed else None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pdm_assets.transforms.alert_levels import (
     choose_level_thresholds,
     failures_from_flags,
+    published_hour,
     wilson_lower_bound,
 )
 
@@ -131,3 +133,17 @@ def test_the_fallback_prefers_a_precision_measured_on_many_episodes():
     assert wilson_lower_bound(0.65, 40) > wilson_lower_bound(0.8, 5)
     assert wilson_lower_bound(0.65, 40) == pytest.approx(0.519, abs=0.005)
     assert wilson_lower_bound(1.0, 3) < 1.0 and wilson_lower_bound(0.5, 0) == 0.0
+
+
+def test_act_catch_is_measured_as_published_with_the_deployments_files():
+    assert list(published_hour(np.array([30, 47, 48]), 24)) == [48, 48, 72]
+    assert list(published_hour(np.array([30, 47]))) == [31, 48]  # hourly: the next hour
+    rows = holdout(BLOCKS, FAILURES)
+    hourly = choose_level_thresholds(rows, HORIZON, fallback=0.5, min_act_episodes=2)
+    daily = choose_level_thresholds(
+        rows, HORIZON, fallback=0.5, min_act_episodes=2, landing_interval_hours=24
+    )
+    assert daily.act_threshold == hourly.act_threshold  # precision does not depend on it
+    # The act rows start 24 h before each failure (hours 76 and 126): published the next hour,
+    # both are 23 h ahead; with daily files, at midnight (hours 96 and 144), 4 and 6 h ahead.
+    assert (hourly.act_catch_12h, daily.act_catch_12h) == (1.0, 0.0)
