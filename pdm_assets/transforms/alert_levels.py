@@ -262,8 +262,9 @@ def _act_threshold(
             continue
         if precision >= act_precision:
             return float(threshold), True
-        if wilson_lower_bound(precision, n) > best[0]:
-            best = (wilson_lower_bound(precision, n), float(threshold))
+        surety = wilson_lower_bound(precision, n)
+        if surety > best[0]:
+            best = (surety, float(threshold))
     return (None if best[1] is None else max(best[1], watch)), False
 
 
