@@ -1,4 +1,4 @@
-"""One local SparkSession for the whole test session; small shuffles, no UI."""
+"""One local SparkSession for the whole test session; settings for tiny data, no UI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import sys
 
 import pytest
 
+from pdm_assets_tests.spark_conf import spark_conf_env
+
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# Every Spark session of this process and of the processes it starts: settings for tiny data.
+os.environ["PDM_SPARK_CONF"] = spark_conf_env()
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ import pytest
 
 from pdm_assets.landing import export_published
 from pdm_assets.simulator import FleetSimulator
+from pdm_assets_tests.spark_conf import spark_conf_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -114,7 +115,7 @@ def _env(workdir: Path) -> dict[str, str]:
     env.update(
         PDM_MACHINES="3",
         PDM_SPARK_MASTER="local[2]",
-        PDM_SPARK_CONF="spark.sql.shuffle.partitions=2",
+        PDM_SPARK_CONF=spark_conf_env(),
         HOME=str(workdir),  # no reader's dotfiles
     )
     return env

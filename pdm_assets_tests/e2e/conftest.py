@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from pdm_assets_tests.spark_conf import spark_conf_env
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # 30 machines so that the 7-day hold-out is likely to see failures (it did when written): without
@@ -256,7 +258,7 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
             # Hourly freshness: today is a partition, refreshed as its hourly files land.
             "PDM_OPEN_DAY": "1",
             "PDM_SPARK_MASTER": "local[2]",
-            "PDM_SPARK_CONF": "spark.sql.shuffle.partitions=2,spark.default.parallelism=2",
+            "PDM_SPARK_CONF": spark_conf_env({"spark.default.parallelism": "2"}),
             "PYSPARK_PYTHON": sys.executable,
             # The default store, made explicit: failure_scores loads "models:/…" without
             # pointing MLflow at the configured store, which a fresh run process needs.

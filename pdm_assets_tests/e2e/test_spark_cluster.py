@@ -28,6 +28,7 @@ from pdm_assets_tests.e2e.deployment_runs import (
     LAST_LABEL_DAY,
     LAST_RAW_DAY,
 )
+from pdm_assets_tests.spark_conf import spark_conf_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +144,7 @@ def _pipeline_env(base: dict[str, str], data_dir: Path, **extra: str) -> dict[st
             "PDM_SOURCE": "simulator",
             "PDM_START_DATE": FIRST_DAY,
             "PDM_HISTORY_START": HISTORY_START,  # a short maintenance history: less to simulate
-            "PDM_SPARK_CONF": "spark.sql.shuffle.partitions=2,spark.default.parallelism=2",
+            "PDM_SPARK_CONF": spark_conf_env({"spark.default.parallelism": "2"}),
             **extra,
         }
     )

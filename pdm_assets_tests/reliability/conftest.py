@@ -15,6 +15,7 @@ import pytest
 from pdm_assets.automation import jobs
 from pdm_assets.resources.storage import PHASE_HOOK_ENV, PartitionedTableStore
 from pdm_assets.simulator import FleetSimulator
+from pdm_assets_tests.spark_conf import spark_conf_env
 
 FIRST, LAST = date(2015, 1, 1), date(2015, 1, 3)
 DAYS = [(FIRST + timedelta(days=i)).isoformat() for i in range((LAST - FIRST).days + 1)]
@@ -30,7 +31,7 @@ def writer_env(data_dir: Path, seed: int, hook: str | None = None) -> dict[str, 
         "PDM_MACHINES": str(MACHINES),
         "PDM_SEED": str(seed),
         "PDM_SPARK_MASTER": "local[1]",
-        "PDM_SPARK_CONF": "spark.sql.shuffle.partitions=2",
+        "PDM_SPARK_CONF": spark_conf_env(),
     }
     env.pop(PHASE_HOOK_ENV, None)
     env.pop("PDM_TABLES_ROOT", None)

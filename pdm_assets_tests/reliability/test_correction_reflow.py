@@ -21,6 +21,8 @@ import sys
 
 import pytest
 
+from pdm_assets_tests.spark_conf import spark_conf_env
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
@@ -35,7 +37,7 @@ def report(tmp_path_factory):
         "PDM_SOURCE": "landing",
         "PDM_AUTOMATION": "off",
         "PDM_SPARK_MASTER": "local[2]",
-        "PDM_SPARK_CONF": "spark.sql.shuffle.partitions=2",
+        "PDM_SPARK_CONF": spark_conf_env(),
     }
     for name in (
         "MLFLOW_TRACKING_URI",

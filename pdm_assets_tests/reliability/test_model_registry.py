@@ -16,6 +16,7 @@ import pytest
 
 from pdm_assets.resources.storage import PartitionedTableStore
 from pdm_assets_tests.reliability.conftest import january_env
+from pdm_assets_tests.spark_conf import spark_conf_env
 
 pytestmark = []
 MONTH = "2015-02-01"
@@ -32,7 +33,7 @@ def test_two_concurrent_trainings_register_two_versions(january, tmp_path, spark
         **os.environ,
         **january_env(shared),
         "PDM_SPARK_MASTER": "local[1]",
-        "PDM_SPARK_CONF": "spark.sql.shuffle.partitions=2",
+        "PDM_SPARK_CONF": spark_conf_env(),
     }
     for name in ("MLFLOW_TRACKING_URI", "PDM_MLFLOW_TRACKING_URI", "PDM_TABLES_ROOT"):
         env.pop(name, None)
