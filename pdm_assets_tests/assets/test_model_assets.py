@@ -9,46 +9,14 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from pdm_assets.assets.model import ModelConfig
-from pdm_assets.automation import FEATURE_ASSETS, RAW_ASSETS
 from pdm_assets.partitions import model_partition_for_day, training_window
 from pdm_assets.transforms.act_confirmation import ActConfirmation
-
-FEATURES = [*RAW_ASSETS, *FEATURE_ASSETS]
-# Thresholds on the hold-out alone (min_threshold_failures=0): the out-of-fold path's extra fits
-# (one per block) are tested in transforms/test_model.py and run by the published-files demo.
-SMALL_FOREST_TREES = 8
-SMALL_FOREST = dg.RunConfig(
-    ops={
-        "failure_model": ModelConfig(
-            num_trees=SMALL_FOREST_TREES, max_depth=6, min_threshold_failures=0
-        )
-    }
-)
+from pdm_assets_tests.assets.conftest import SMALL_FOREST_TREES, train_model
 
 
-def _model(platform, month):
-    return platform.run(["failure_model"], partition_key=month, run_config=SMALL_FOREST)
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory, spark):
-    """12 machines, 2015-01-01 .. 2015-03-08 of raw data, features and labels."""
-    from pdm_assets_tests.assets.conftest import Platform
-
-    data = tmp_path_factory.mktemp("model-assets")
-    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
-        env.setenv("PDM_DATA_DIR", str(data / "data"))
-        env.setenv("PDM_MACHINES", "12")
-        env.setenv("PDM_SOURCE", "simulator")
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        platform = Platform(instance)
-        assert platform.run(["machines"]).success
-        assert platform.run(FEATURES, "2015-01-01", "2015-03-08").success
-        assert platform.run(["failure_labels"], "2015-01-01", "2015-03-06").success
-        assert _model(platform, "2015-02-01").success
-        assert _model(platform, "2015-03-01").success
-        yield platform
+@pytest.fixture
+def history(model_history):
+    return model_history
 
 
 def test_training_window_ends_one_horizon_before_the_period():
@@ -186,7 +154,7 @@ def test_alerts_are_ranked_explained_and_above_threshold(history):
 def test_remodelling_a_period_registers_a_new_version_and_leaves_old_scores_stale(history):
     assert history.run(["failure_scores"], "2015-03-06", "2015-03-06").success
     before = history.store.read_record("failure_model", "2015-03-01")["version"]
-    assert _model(history, "2015-03-01").success
+    assert train_model(history, "2015-03-01").success
     after = history.store.read_record("failure_model", "2015-03-01")["version"]
     assert int(after) > int(before)
     # The stored scores still name the old version: visibly out of date until re-scored.

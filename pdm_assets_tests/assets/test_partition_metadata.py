@@ -8,43 +8,23 @@ import mlflow
 import pytest
 from mlflow.models import get_model_info
 
-from pdm_assets.assets.model import ModelConfig
-from pdm_assets.automation import FEATURE_ASSETS, RAW_ASSETS
 from pdm_assets.transforms.features import FEATURE_COLUMNS
 
-CHAIN = [*RAW_ASSETS, *FEATURE_ASSETS]
 SCORE_DAYS = ["2015-02-04", "2015-02-05", "2015-02-06", "2015-02-07", "2015-02-08"]
 # Evaluation of D reads the scores of D - horizon - 1 day .. D.
 EVALUATION_DAYS = ["2015-02-07", "2015-02-08"]
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory, spark):
-    """6 machines, 41 days; one small model; scores, alerts and evaluation as range runs."""
-    from pdm_assets_tests.assets.conftest import Platform
-
-    data = tmp_path_factory.mktemp("partition-metadata")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PDM_DATA_DIR", str(data / "data"))
-        mp.setenv("PDM_MACHINES", "6")
-        mp.setenv("PDM_SOURCE", "simulator")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        with dg.instance_for_test() as instance:
-            p = Platform(instance)
-            assert p.run(["machines"]).success
-            assert p.run(CHAIN, "2015-01-01", "2015-02-10").success
-            assert p.run(["failure_labels"], "2015-01-01", "2015-02-08").success
-            small = dg.RunConfig(
-                ops={
-                    "failure_model": ModelConfig(num_trees=4, max_depth=4, min_threshold_failures=0)
-                }
-            )
-            assert p.run(["failure_model"], partition_key="2015-02-01", run_config=small).success
-            every_machine = dg.RunConfig(ops={"maintenance_alerts": {"config": {"threshold": 0.0}}})
-            scores = ["failure_scores", "maintenance_alerts"]
-            assert p.run(scores, SCORE_DAYS[0], SCORE_DAYS[-1], run_config=every_machine).success
-            assert p.run(["score_evaluation"], EVALUATION_DAYS[0], EVALUATION_DAYS[-1]).success
-            yield p
+def history(model_history):
+    """The shared model history (12 machines) and February's scores, alerts and evaluation,
+    each as one range run."""
+    every_machine = dg.RunConfig(ops={"maintenance_alerts": {"config": {"threshold": 0.0}}})
+    scores = ["failure_scores", "maintenance_alerts"]
+    run = model_history.run(scores, SCORE_DAYS[0], SCORE_DAYS[-1], run_config=every_machine)
+    assert run.success
+    assert model_history.run(["score_evaluation"], EVALUATION_DAYS[0], EVALUATION_DAYS[-1]).success
+    return model_history
 
 
 def metadata(platform, asset: str, partition: str) -> dict:

@@ -36,12 +36,12 @@ from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_rang
 from pdm_assets.settings import load_settings
 from pdm_assets.simulator import FleetSimulator
 
-MODEL_MONTH = "2026-02-01"  # scores 02-04 .. 03-01 (day D uses the model of D - 3 days)
-SCORE_DAYS = ("2026-02-04", "2026-03-01")
-EVALUATION_DAYS = ("2026-02-07", "2026-02-27")
+MODEL_MONTH = "2026-02-01"  # scores 02-04 .. 02-20 (day D uses the model of D - 3 days)
+SCORE_DAYS = ("2026-02-04", "2026-02-20")
+EVALUATION_DAYS = ("2026-02-07", "2026-02-18")
 MAINTENANCE_DAY = date(2026, 1, 20)
-TELEMETRY_DAY = date(2026, 2, 10)
-FAILURE_DAY = date(2026, 2, 20)
+TELEMETRY_DAY = date(2026, 2, 6)
+FAILURE_DAY = date(2026, 2, 16)
 DAILY_TABLES = (  # every daily-partitioned table, in data-flow order
     *jobs.RAW_ASSETS,
     *jobs.FEATURE_ASSETS,

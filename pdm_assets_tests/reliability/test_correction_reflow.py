@@ -2,13 +2,13 @@
 from-scratch run on the corrected files, exactly the planned partitions were rewritten (days
 before the correction never), and each phase is one run per contiguous range.
 
-History: 60 days (2026-01-01 .. 03-01) of a 3-machine simulated fleet in a CSV landing zone,
-February's model, its scores (02-04 .. 03-01) and their evaluation. Delivery 1 corrects the
-maintenance file of 01-20 (a replacement recorded late); delivery 2 the telemetry of 02-10 (one
-mistyped reading) and the failures of 02-20 (a failure reported late). The scenario runs in a
+History: 51 days (2026-01-01 .. 02-20) of a 3-machine simulated fleet in a CSV landing zone,
+February's model, its scores (02-04 .. 02-20) and their evaluation. Delivery 1 corrects the
+maintenance file of 01-20 (a replacement recorded late); delivery 2 the telemetry of 02-06 (one
+mistyped reading) and the failures of 02-16 (a failure reported late). The scenario runs in a
 process of its own (``reflow_scenario.py``), because partitions are fixed when the code loads.
 
-The scenario takes about 6 minutes on 2 quiet cores; the planner it drives is covered fast by
+The scenario takes about 2 minutes on 2 quiet cores; the planner it drives is covered fast by
 ``pdm_assets_tests/test_reflow_plan.py``.
 """
 
@@ -32,7 +32,7 @@ def report(tmp_path_factory):
     env = {
         **os.environ,
         "PDM_START_DATE": "2026-01-01",
-        "PDM_END_DATE": "2026-03-01",
+        "PDM_END_DATE": "2026-02-20",
         "PDM_MACHINES": "3",
         "PDM_SOURCE": "landing",
         "PDM_AUTOMATION": "off",
@@ -75,27 +75,28 @@ def test_a_maintenance_correction_reflows_to_the_newest_day_in_five_runs(report)
     assert delivery["name"] == "maintenance"
     assert jobs(delivery["runs"]) == [
         ("raw_job", "2026-01-20", "2026-01-20"),
-        ("features_job", "2026-01-20", "2026-03-01"),
+        ("features_job", "2026-01-20", "2026-02-20"),
         ("model_job", "2026-02-01", "2026-02-01"),  # its window (01-01..01-29) holds 01-20
-        ("scores_job", "2026-02-04", "2026-03-01"),
-        ("evaluation_job", "2026-02-07", "2026-02-27"),
+        ("scores_job", "2026-02-04", "2026-02-20"),
+        ("evaluation_job", "2026-02-07", "2026-02-18"),
     ]
 
 
 def test_telemetry_and_failure_corrections_reflow_through_their_windows_only(report):
     delivery = report["deliveries"][1]
     assert jobs(delivery["runs"]) == [
-        ("raw_job", "2026-02-10", "2026-02-10"),
-        ("raw_job", "2026-02-20", "2026-02-20"),
-        ("features_job", "2026-02-10", "2026-02-17"),  # D..D+7: the 7-day feature lookback
-        ("labels_job", "2026-02-18", "2026-02-20"),  # D-2..D: the 48 h look-ahead
-        ("scores_job", "2026-02-10", "2026-02-17"),
-        # scores 02-10..02-17 reach evaluations 02-10..02-20 (lookback D-3..D); labels 02-18..20
-        ("evaluation_job", "2026-02-10", "2026-02-20"),
+        ("raw_job", "2026-02-06", "2026-02-06"),
+        ("raw_job", "2026-02-16", "2026-02-16"),
+        ("features_job", "2026-02-06", "2026-02-13"),  # D..D+7: the 7-day feature lookback
+        ("labels_job", "2026-02-14", "2026-02-16"),  # D-2..D: the 48 h look-ahead
+        ("scores_job", "2026-02-06", "2026-02-13"),
+        # scores 02-06..02-13 reach evaluations 02-06..02-16 (lookback D-3..D), of which 02-07 is
+        # the first with three scored days before it; labels 02-14..02-16
+        ("evaluation_job", "2026-02-07", "2026-02-16"),
     ]
 
 
-@pytest.mark.parametrize(("index", "day"), [(0, "2026-01-20"), (1, "2026-02-10")])
+@pytest.mark.parametrize(("index", "day"), [(0, "2026-01-20"), (1, "2026-02-06")])
 def test_exactly_the_planned_partitions_were_rewritten_none_before_d(report, index, day):
     """Compared by the (file, mtime) pairs of every ``dt=`` folder of every daily table."""
     delivery = report["deliveries"][index]
