@@ -33,6 +33,7 @@ from pdm_assets.transforms.model import (
     training_rows,
     with_class_weights,
 )
+from pdm_assets_tests.spark_conf import spark_defaults
 
 H = timedelta(hours=1)
 SMALL = ModelParams(num_trees=3, max_depth=3, max_memory_mb=256, seed=1)
@@ -473,13 +474,20 @@ QUALITY_DAYS = 120
 QUALITY_TREES = 10  # the default forest but 10 trees, to keep the test short
 
 
-def test_random_forest_reaches_macro_f1_on_simulated_hold_out(spark):
+@pytest.fixture
+def generated_code(spark):
+    with spark_defaults(spark):
+        yield spark
+
+
+def test_random_forest_reaches_macro_f1_on_simulated_hold_out(generated_code):
     """FleetSimulator(n_machines=100, seed=7) x 120 days from history_start, features over the whole
     range in one call, labels with the 48 h horizon; the last 14 days are the hold-out.
 
     The clean profile (every sensor excursion ends in a failure): this checks that the chain
     learns a signal that is there, not how good the model is on realistic data, which
     benchmarks/quality.py measures in the crew's units."""
+    spark = generated_code
     began = time.perf_counter()
     sim = FleetSimulator(n_machines=100, seed=7, history_start=date(2015, 1, 1), profile="clean")
     start = sim.history_start
