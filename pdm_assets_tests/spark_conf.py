@@ -39,12 +39,13 @@ SPARK_DEFAULTS: dict[str, str] = {
 
 @contextmanager
 def spark_defaults(spark: SparkSession) -> Iterator[None]:
-    """Spark's own code generation and adaptive execution inside the block, then the test
-    settings again."""
+    """Spark's own code generation and adaptive execution inside the block, then whatever the
+    session had before."""
+    before = {key: spark.conf.get(key) for key in SPARK_DEFAULTS}
     for key, value in SPARK_DEFAULTS.items():
         spark.conf.set(key, value)
     try:
         yield
     finally:
-        for key in SPARK_DEFAULTS:
-            spark.conf.set(key, TEST_SPARK_CONF[key])
+        for key, value in before.items():
+            spark.conf.set(key, value)
