@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS
+from pdm_assets.transforms.alert_levels import check_landing_interval
 from pdm_assets.transforms.features import HOUR_US, micros
 
 DEFAULT_EPISODE_GAP_HOURS = 24
@@ -39,11 +40,7 @@ def available_at(
     the end of the landing interval that holds its newest input reading (intervals aligned to
     00:00 UTC). A feature row at T reads records at or before T, so with daily files a row at
     00:00 waits until the day's file is complete, 24 h later; with hourly files, one hour."""
-    if landing_interval_hours < 1 or 24 % landing_interval_hours:
-        raise ValueError(
-            f"landing_interval_hours must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24), "
-            f"got {landing_interval_hours}"
-        )
+    check_landing_interval(landing_interval_hours)
     interval_us = landing_interval_hours * HOUR_US
     end_us = (F.floor(micros(column) / F.lit(interval_us)) + 1) * F.lit(interval_us)
     return F.timestamp_micros(end_us.cast("long"))

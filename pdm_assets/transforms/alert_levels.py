@@ -131,9 +131,20 @@ def _episode_precision(
     return true / len(episodes), len(episodes)
 
 
+def check_landing_interval(landing_interval_hours: int) -> None:
+    """Intervals are aligned to 00:00 UTC, so one that does not divide the day has no meaning."""
+    if landing_interval_hours < 1 or 24 % landing_interval_hours:
+        raise ValueError(
+            f"landing_interval_hours must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24), "
+            f"got {landing_interval_hours}"
+        )
+
+
 def published_hour(hour: np.ndarray, every_hours: int = PUBLISH_DELAY_HOURS) -> np.ndarray:
     """When a row at `hour` (hours since the epoch) is published with files landing every
-    `every_hours` (1: the next hour; 24: the next UTC midnight)."""
+    `every_hours` (1: the next hour; 24: the next UTC midnight): the numpy form of
+    `alert_episodes.available_at`, which the scores use, so thresholds and alerts agree."""
+    check_landing_interval(every_hours)
     return (hour // every_hours + 1) * every_hours
 
 

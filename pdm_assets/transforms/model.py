@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 from pdm_assets.schemas import SENSORS
 from pdm_assets.transforms.act_confirmation import ActConfirmation, learn_act_confirmation
 from pdm_assets.transforms.alert_levels import (
+    PUBLISH_DELAY_HOURS,
     LevelThresholds,
     choose_level_thresholds,
     failures_from_flags,
@@ -544,7 +545,7 @@ def fit_and_evaluate(
     holdout_days: float = DEFAULT_HOLDOUT_DAYS,
     horizon_hours: float = DEFAULT_HORIZON_HOURS,
     feature_columns: Sequence[str] = FEATURE_COLUMNS,
-    landing_interval_hours: int = 1,
+    landing_interval_hours: int = PUBLISH_DELAY_HOURS,
 ) -> TrainingResult:
     """Fit on the train part, measure on the hold-out and set the alert levels there (or out of
     fold, for a small fleet; see ModelParams.min_threshold_failures); return the deployed model.

@@ -138,6 +138,8 @@ def test_the_fallback_prefers_a_precision_measured_on_many_episodes():
 def test_act_catch_is_measured_as_published_with_the_deployments_files():
     assert list(published_hour(np.array([30, 47, 48]), 24)) == [48, 48, 72]
     assert list(published_hour(np.array([30, 47]))) == [31, 48]  # hourly: the next hour
+    with pytest.raises(ValueError, match="must divide 24"):
+        published_hour(np.array([30]), 5)  # 5-hour files would not line up with days
     rows = holdout(BLOCKS, FAILURES)
     hourly = choose_level_thresholds(rows, HORIZON, fallback=0.5, min_act_episodes=2)
     daily = choose_level_thresholds(
