@@ -298,7 +298,19 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
             {f"history.{k}": v for k, v in json.loads(history.stdout.splitlines()[-1]).items()}
         )
         # The daemon runs sensors, automation and the run queue; the history is in place now.
-        _start(stack, "daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"])
+        # Real daemons; the backfill loop polls every few seconds (see quick_daemon.py).
+        _start(
+            stack,
+            "daemon",
+            [
+                sys.executable,
+                "-m",
+                "pdm_assets_tests.e2e.quick_daemon",
+                "run",
+                "-w",
+                "workspace.yaml",
+            ],
+        )
         wait_for(
             "the webserver", lambda: _graphql_up(stack), STACK_START_TIMEOUT, 1, stack.assert_alive
         )
