@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/compare.py --full     # also 1,000 x 365
     .venv/bin/python benchmarks/compare.py --quick    # a tiny size, for the test suite
     .venv/bin/python benchmarks/compare.py --sizes 20x90 --trees 50
+    .venv/bin/python benchmarks/compare.py --platform-forest 60x10   # the platform's own forest
 
 Each side runs in its own process (its own Python and JVM, so memory peaks are its own), one
 after the other, in this one invocation: the reference (``reference_baseline.py``, one PySpark
@@ -270,9 +271,17 @@ def run_side(side: str, machines: int, days: int, trees: int, depth: int) -> dic
     return result
 
 
-def compare(machines: int, days: int, trees: int, depth: int) -> dict:
+def compare(
+    machines: int,
+    days: int,
+    trees: int,
+    depth: int,
+    platform_forest: tuple[int, int] | None = None,
+) -> dict:
+    """Both sides at one size; the platform fits `platform_forest` (trees, depth) if given."""
     p = plan(days)
-    results = {side: run_side(side, machines, days, trees, depth) for side in SIDES}
+    forests = {"reference": (trees, depth), "platform": platform_forest or (trees, depth)}
+    results = {side: run_side(side, machines, days, *forests[side]) for side in SIDES}
     rows = {}
     for stage in STAGES:
         ref, plat = (results[s]["stages"][stage] for s in SIDES)
@@ -289,6 +298,11 @@ def compare(machines: int, days: int, trees: int, depth: int) -> dict:
         f"\n{machines} machines x {days} days ({p['first']}..{p['last']}), model "
         f"{p['model_month']:%Y-%m} trained on the days before it, scoring "
         f"{p['score_first']}..{p['last']}; RF {trees} trees, depth {depth}"
+        + (
+            f" (platform: {platform_forest[0]} trees, depth {platform_forest[1]})"
+            if platform_forest
+            else ""
+        )
     )
     header = (
         f"{'stage':<17}{'reference s':>12}{'platform s':>12}{'ratio':>7}"
@@ -310,6 +324,7 @@ def compare(machines: int, days: int, trees: int, depth: int) -> dict:
     return {
         "machines": machines,
         "days": days,
+        "platform_forest": list(forests["platform"]),
         "stages": rows,
         "platform_steps": steps,
         "reference_rows": results["reference"]["counts"],
@@ -330,6 +345,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="+", type=parse_size, help="e.g. 20x90 1000x90")
     parser.add_argument("--trees", type=int, help="forest size (default 200; --quick 5)")
     parser.add_argument("--depth", type=int, help="tree depth (default 15; --quick 5)")
+    parser.add_argument(
+        "--platform-forest",
+        type=parse_size,
+        metavar="TREESxDEPTH",
+        help="the platform's forest only, e.g. 60x10 (its default, which benchmarks/quality.py "
+        "measured as no worse than 200x15); the reference keeps --trees/--depth",
+    )
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--machines", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--days", type=int, help=argparse.SUPPRESS)
@@ -346,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         sizes = [QUICK_SIZE]
     else:
         sizes = list(args.sizes or DEFAULT_SIZES) + ([FULL_SIZE] if args.full else [])
-    results = [compare(m, d, trees, depth) for m, d in sizes]
+    results = [compare(m, d, trees, depth, args.platform_forest) for m, d in sizes]
     print(json.dumps({"trees": trees, "depth": depth, "sizes": results}))
 
 
