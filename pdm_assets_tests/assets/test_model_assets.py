@@ -78,6 +78,8 @@ def test_model_partition_records_its_window_and_rows(history):
     assert meta["threshold_folds"].value == 1 and run.data.params["min_threshold_failures"] == "0"
     assert "out-of-fold" not in meta["alert_levels"].value
     assert meta["deployed_trees"].value == SMALL_FOREST_TREES  # the hold-out's model, as fitted
+    # The run's time, split: fits and evaluation, then MLflow logging (both do real work).
+    assert meta["fit_seconds"].value > 0 and meta["mlflow_log_seconds"].value > 0
 
 
 def test_scores_use_the_version_each_period_recorded(history):
