@@ -65,8 +65,11 @@ def _utc(d: date) -> datetime:
     return datetime.combine(d, datetime.min.time(), UTC)
 
 
-def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> dict[str, dict]:
-    """Both systems' crew metrics for one scenario and seed."""
+def run_scenario(
+    spark, scenario: Scenario, seed: int, params: ModelParams, landing_hours: int = LANDING_HOURS
+) -> dict[str, dict]:
+    """Both systems' crew metrics for one scenario and seed, published with files landing every
+    `landing_hours` (both the model's thresholds and both systems' alerts)."""
     began = time.perf_counter()
     sim = FleetSimulator(n_machines=scenario.machines, seed=seed)
     start, end = scenario.train_start, scenario.score_end
@@ -91,7 +94,9 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
     horizon_us = HORIZON_HOURS * 3_600_000_000
     usable = rows.filter(micros("datetime") + horizon_us < int(period.timestamp() * 1e6))
     fit_began = time.perf_counter()
-    result = fit_and_evaluate(usable, period, params, 14, HORIZON_HOURS)
+    result = fit_and_evaluate(
+        usable, period, params, 14, HORIZON_HOURS, landing_interval_hours=landing_hours
+    )
     fit_seconds = time.perf_counter() - fit_began
 
     scored_rows = rows.filter(micros("datetime") >= int(period.timestamp() * 1e6))
@@ -99,7 +104,7 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
         result.model,
         scored_rows.drop("label", "label_index"),
         "bench",
-        LANDING_HOURS,
+        landing_hours,
         result.confirmation,
     )
     scores = scores.localCheckpoint()
@@ -156,7 +161,7 @@ def run_scenario(spark, scenario: Scenario, seed: int, params: ModelParams) -> d
     rule_frame = spark.createDataFrame(
         rule_alerts,
         "machineID int, datetime timestamp, component string, risk double",
-    ).withColumn("available_at", available_at(1))
+    ).withColumn("available_at", available_at(landing_hours))
     rule = crew_of(rule_frame)
     model["seconds"] = time.perf_counter() - began
     for df in (features, rows, scores):
@@ -244,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="act on the risk alone (never require the component's confirming error)",
     )
+    parser.add_argument(
+        "--landing-hours",
+        type=int,
+        default=LANDING_HOURS,
+        help="files land every this many hours (1: hourly, the open day; 24: daily files)",
+    )
     parser.add_argument("--quick", action="store_true", help="scenario a, seed 1")
     args = parser.parse_args(argv)
     if args.quick:
@@ -268,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         scenario = SCENARIOS[key.strip()]
         results = []
         for seed in (int(s) for s in args.seeds.split(",")):
-            result = run_scenario(spark, scenario, seed, params)
+            result = run_scenario(spark, scenario, seed, params, args.landing_hours)
             print(
                 f"[{scenario.name}] seed {seed}: {result['model']['seconds']:.0f} s; model "
                 f"{json.dumps({k: _round(v) for k, v in result['model'].items()})}",
