@@ -115,7 +115,7 @@ def _env(workdir: Path) -> dict[str, str]:
     env.update(
         PDM_MACHINES="3",
         PDM_SPARK_MASTER="local[2]",
-        PDM_SPARK_CONF=spark_conf_env(),
+        PDM_SPARK_CONF=spark_conf_env(short_lived=True),
         HOME=str(workdir),  # no reader's dotfiles
     )
     return env

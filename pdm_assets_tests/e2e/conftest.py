@@ -258,7 +258,7 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
             # Hourly freshness: today is a partition, refreshed as its hourly files land.
             "PDM_OPEN_DAY": "1",
             "PDM_SPARK_MASTER": "local[2]",
-            "PDM_SPARK_CONF": spark_conf_env({"spark.default.parallelism": "2"}),
+            "PDM_SPARK_CONF": spark_conf_env({"spark.default.parallelism": "2"}, short_lived=True),
             "PYSPARK_PYTHON": sys.executable,
             # The default store, made explicit: failure_scores loads "models:/…" without
             # pointing MLflow at the configured store, which a fresh run process needs.

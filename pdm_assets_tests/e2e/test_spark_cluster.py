@@ -144,7 +144,7 @@ def _pipeline_env(base: dict[str, str], data_dir: Path, **extra: str) -> dict[st
             "PDM_SOURCE": "simulator",
             "PDM_START_DATE": FIRST_DAY,
             "PDM_HISTORY_START": HISTORY_START,  # a short maintenance history: less to simulate
-            "PDM_SPARK_CONF": spark_conf_env({"spark.default.parallelism": "2"}),
+            "PDM_SPARK_CONF": spark_conf_env({"spark.default.parallelism": "2"}, short_lived=True),
             **extra,
         }
     )

@@ -31,7 +31,7 @@ def writer_env(data_dir: Path, seed: int, hook: str | None = None) -> dict[str, 
         "PDM_MACHINES": str(MACHINES),
         "PDM_SEED": str(seed),
         "PDM_SPARK_MASTER": "local[1]",
-        "PDM_SPARK_CONF": spark_conf_env(),
+        "PDM_SPARK_CONF": spark_conf_env(short_lived=True),
     }
     env.pop(PHASE_HOOK_ENV, None)
     env.pop("PDM_TABLES_ROOT", None)

@@ -33,7 +33,7 @@ def test_two_concurrent_trainings_register_two_versions(january, tmp_path, spark
         **os.environ,
         **january_env(shared),
         "PDM_SPARK_MASTER": "local[1]",
-        "PDM_SPARK_CONF": spark_conf_env(),
+        "PDM_SPARK_CONF": spark_conf_env(short_lived=True),
     }
     for name in ("MLFLOW_TRACKING_URI", "PDM_MLFLOW_TRACKING_URI", "PDM_TABLES_ROOT"):
         env.pop(name, None)
