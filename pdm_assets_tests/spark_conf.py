@@ -40,7 +40,7 @@ def spark_conf_env(extra: Mapping[str, str] | None = None, *, short_lived: bool 
         from pdm_assets.resources.spark import LOCAL_SPARK_CONF
 
         for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
-            conf[key] = f"{LOCAL_SPARK_CONF[key]} {SHORT_LIVED_JVM}"
+            conf[key] = f"{conf.get(key, LOCAL_SPARK_CONF[key])} {SHORT_LIVED_JVM}"
     return ",".join(f"{key}={value}" for key, value in conf.items())
 
 
