@@ -18,10 +18,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from multiprocessing.pool import ThreadPool
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pyspark import inheritable_thread_target
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import (
     DecisionTreeClassifier,
@@ -91,6 +93,10 @@ class ModelParams:
     # window. 0 always uses the hold-out.
     min_threshold_failures: int = 20
     threshold_folds: int = 8
+    # How many fold models are fit at once (threads sharing the one SparkSession, as MLlib's
+    # CrossValidator does). Out-of-fold only happens for a small fleet, whose fits are each too
+    # small to keep the cores busy; the models do not depend on it.
+    fold_parallelism: int = 4
     # With out-of-fold thresholds, deploy the fold models' trees as one forest instead of a refit:
     # the thresholds were set on those models' scores, so they mean the same on the deployed one,
     # and the refit's fit is saved. Random forests only (a decision tree is always refit).
@@ -112,6 +118,8 @@ class ModelParams:
             raise ValueError(f"training_partitions must be >= 1, got {self.training_partitions}")
         if self.threshold_folds < 2:
             raise ValueError(f"threshold_folds must be >= 2, got {self.threshold_folds}")
+        if self.fold_parallelism < 1:
+            raise ValueError(f"fold_parallelism must be >= 1, got {self.fold_parallelism}")
         if self.num_trees < 1 or self.max_depth < 0:
             raise ValueError(
                 f"num_trees must be >= 1 and max_depth >= 0, got {self.num_trees}, {self.max_depth}"
@@ -589,7 +597,12 @@ def fit_and_evaluate(
         folds, fold_models = 1, []
         if len(failures_from_flags(level_rows)) < params.min_threshold_failures:
             level_rows, fold_models = out_of_fold_level_rows(
-                window, pipeline, params.threshold_folds, horizon_hours, confirmation_of
+                window,
+                pipeline,
+                params.threshold_folds,
+                horizon_hours,
+                confirmation_of,
+                parallelism=params.fold_parallelism,
             )
             folds = params.threshold_folds
         levels = replace(
@@ -637,6 +650,7 @@ def out_of_fold_level_rows(
     folds: int,
     horizon_hours: float,
     confirmation_of: Callable[[DataFrame], ActConfirmation | None] | None = None,
+    parallelism: int = 1,
 ) -> tuple[pd.DataFrame, list[PipelineModel]]:
     """Level rows of the whole window, each of `folds` contiguous blocks scored by a model fit on
     the rest; and those models, in block order.
@@ -646,7 +660,7 @@ def out_of_fold_level_rows(
     behind the thresholds. Training rows whose label look-ahead reaches into the block are left
     out (T + horizon >= block start), and so is a horizon after it, so no fold trains on a label
     that sees the block's failures. With `confirmation_of`, each fold's confirming codes are
-    learned on its own training rows too.
+    learned on its own training rows too. `parallelism` folds are fit at once.
     """
     t = micros("datetime")
     lo, hi = window.agg(F.min(t), F.max(t)).first()
@@ -655,16 +669,24 @@ def out_of_fold_level_rows(
     horizon_us = round(horizon_hours * HOUR_US)
     span = hi + HOUR_US - lo
     edges = [lo + span * k // folds // HOUR_US * HOUR_US for k in range(folds)] + [hi + HOUR_US]
-    parts, models = [], []
-    for block_start, block_end in itertools.pairwise(edges):
+
+    def fold(block: tuple[int, int]) -> tuple[PipelineModel, pd.DataFrame]:
+        block_start, block_end = block
         train = window.filter(
             (t + F.lit(horizon_us) < F.lit(block_start)) | (t >= F.lit(block_end + horizon_us))
         )
         held = window.filter((t >= F.lit(block_start)) & (t < F.lit(block_end)))
-        models.append(pipeline.fit(train))
+        model = pipeline.fit(train)
         confirmation = confirmation_of(train) if confirmation_of else None
-        parts.append(holdout_level_rows(models[-1].transform(held), confirmation))
-    return pd.concat(parts, ignore_index=True), models
+        return model, holdout_level_rows(model.transform(held), confirmation)
+
+    blocks = list(itertools.pairwise(edges))
+    if parallelism > 1:
+        with ThreadPool(min(parallelism, folds)) as pool:
+            done = pool.map(inheritable_thread_target(fold), blocks)
+    else:
+        done = [fold(block) for block in blocks]
+    return pd.concat([rows for _, rows in done], ignore_index=True), [m for m, _ in done]
 
 
 def fold_forest(

@@ -2,8 +2,8 @@
 and stopped after its last test (not at the end of the session: an idle daemon still ticks).
 
 Layout of one session: a temporary data dir and DAGSTER_HOME; a landing zone with a recent,
-small fleet; history up to the day before yesterday materialized in a subprocess (the partitions'
-start date is read when the assets are imported, so it cannot happen in this process); then
+small fleet; history up to the day before yesterday materialized in this process, on the session's
+warm Spark, with the asset modules imported anew for the stack's dates (see fresh_modules.py); then
 ``dagster-webserver`` and ``dagster-daemon`` as process groups; then yesterday's files and
 today's first hourly files are dropped into the landing zone and the sensor plus automation have
 to score both days on their own.
@@ -37,7 +37,6 @@ SMALL_MODEL = {"num_trees": 5, "max_depth": 4, "holdout_days": 7, "min_threshold
 TRAINING_DAYS = 14  # days of history before the model's period (a 7-day hold-out)
 STACK_START_TIMEOUT = 180
 SCORING_TIMEOUT = 420
-HISTORY_TIMEOUT = 900
 
 
 @dataclass(frozen=True)
@@ -65,11 +64,14 @@ class LivePlan:
         return cls(yesterday, start, start - timedelta(days=14), month, today_month)
 
 
-def build_history(*model_months: str) -> None:
-    """Runs in the subprocess: land start..day before yesterday and materialize their history.
+def build_history(*model_months: str) -> dict[str, float]:
+    """Lands start..day before yesterday and materializes their history into the stack's
+    instance; returns seconds per step.
 
     Raw, replacements and features as one single-run range, labels as another, then the
-    model partitions yesterday's and today's scores will use, with a tiny forest.
+    model partitions yesterday's and today's scores will use, with a tiny forest. Runs inside
+    the test session (the stack's settings in the environment, the asset modules imported anew
+    for them; see fresh_modules.py), on the session's warm Spark.
     """
     import dagster as dg
 
@@ -92,7 +94,6 @@ def build_history(*model_months: str) -> None:
     land_simulated_days(s.landing_dir, sim, s.start, yesterday)
     timings["land"] = time.monotonic() - t
     defs = build_definitions()
-    instance = dg.DagsterInstance.get()
     features = ["raw_telemetry", "raw_errors", "raw_maintenance", "raw_failures"]
     features += ["component_replacements", "machine_features"]
     last_label = yesterday - timedelta(days=3)  # Y-2 is left for automation
@@ -101,28 +102,30 @@ def build_history(*model_months: str) -> None:
     label_span = (s.start.isoformat(), last_label.isoformat())
     model_config = {"ops": {"failure_model": {"config": SMALL_MODEL}}}
     # Checks are left out: they are tested elsewhere and cost a Spark job each here.
-    for name, selection, span_or_key, run_config in [
+    steps = [
         ("machines", ["machines"], None, None),
         ("features", features, span, None),
         ("labels", ["failure_labels"], label_span, None),
         *(("model", ["failure_model"], month, model_config) for month in model_months),
-    ]:
-        t = time.monotonic()
-        first, last = span_or_key if isinstance(span_or_key, tuple) else (None, None)
-        result = materialize_days(
-            assets,
-            selection,
-            instance,
-            defs.resources,
-            first,
-            last,
-            partition_key=span_or_key if isinstance(span_or_key, str) else None,
-            run_config=run_config,
-        )
-        assert result.success, name
-        timings[name] = time.monotonic() - t
-        print(f"{name}: {timings[name]:.1f} s", file=sys.stderr, flush=True)
-    print(json.dumps({k: round(v, 1) for k, v in timings.items()}), flush=True)
+    ]
+    with dg.DagsterInstance.get() as instance:
+        for name, selection, span_or_key, run_config in steps:
+            t = time.monotonic()
+            first, last = span_or_key if isinstance(span_or_key, tuple) else (None, None)
+            result = materialize_days(
+                assets,
+                selection,
+                instance,
+                defs.resources,
+                first,
+                last,
+                partition_key=span_or_key if isinstance(span_or_key, str) else None,
+                run_config=run_config,
+            )
+            assert result.success, name
+            timings[name] = time.monotonic() - t
+            print(f"{name}: {timings[name]:.1f} s", file=sys.stderr, flush=True)
+    return timings
 
 
 def free_port() -> int:
@@ -227,8 +230,27 @@ def _graphql_up(stack: LiveStack) -> bool:
     return bool(data.get("version"))
 
 
+# Settings of the session's own Spark, kept when the stack's are in the environment.
+SESSION_SPARK = ("PDM_SPARK_MASTER", "PDM_SPARK_CONF", "PYSPARK_PYTHON")
+
+
+def _in_stack_environment(env: dict[str, str], work: Callable[[], Any]) -> Any:
+    """``work()`` in this process with the stack's settings as the environment and the asset
+    modules imported anew for them; everything as it was afterwards."""
+    from pdm_assets_tests.fresh_modules import fresh_asset_modules
+
+    with pytest.MonkeyPatch.context() as mp, fresh_asset_modules():
+        for name in [n for n in os.environ if n.startswith(("PDM_", "DAGSTER_", "MLFLOW_"))]:
+            if name not in SESSION_SPARK:
+                mp.delenv(name)
+        for name, value in env.items():
+            if name not in SESSION_SPARK and os.environ.get(name) != value:
+                mp.setenv(name, value)
+        return work()
+
+
 @pytest.fixture(scope="package")
-def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
+def live_stack(spark, tmp_path_factory) -> Iterator[LiveStack]:
     started = time.monotonic()
     root = tmp_path_factory.mktemp("live-dagster")
     plan = LivePlan.for_today()
@@ -278,25 +300,11 @@ def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
             ],
         )
         t = time.monotonic()
-        history = subprocess.run(
-            # -m, not -c: pyspark's connect module exits quietly under `python -c` (it takes a
-            # main module without __spec__ or __file__ for a doctest run).
-            [
-                sys.executable,
-                *("-m", "pdm_assets_tests.e2e.conftest"),
-                *sorted({plan.model_month, plan.today_model_month}),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=HISTORY_TIMEOUT,
+        history = _in_stack_environment(
+            env, lambda: build_history(*sorted({plan.model_month, plan.today_model_month}))
         )
-        assert history.returncode == 0, history.stdout[-3000:] + history.stderr[-5000:]
         stack.timings["history"] = time.monotonic() - t
-        stack.timings.update(
-            {f"history.{k}": v for k, v in json.loads(history.stdout.splitlines()[-1]).items()}
-        )
+        stack.timings.update({f"history.{k}": v for k, v in history.items()})
         # The daemon runs sensors, automation and the run queue; the history is in place now.
         # Real daemons; the backfill loop polls every few seconds (see quick_daemon.py).
         _start(
@@ -372,7 +380,3 @@ def scored_yesterday(live_stack: LiveStack) -> LiveStack:
             raise AssertionError(f"{exc}\n--- daemon log ---\n{stack.log_tail('daemon')}") from None
         stack.timings[f"scored {day}"] = time.monotonic() - t
     return stack
-
-
-if __name__ == "__main__":
-    build_history(*sys.argv[1:])

@@ -260,6 +260,8 @@ def test_decision_tree_is_selectable(spark):
     assert rf.getCacheNodeIds() and rf.getSubsamplingRate() == 0.632
     with pytest.raises(ValueError, match="algorithm"):
         ModelParams(algorithm="gbt")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fold_parallelism"):
+        ModelParams(fold_parallelism=0)
 
 
 def test_class_weights_are_inverse_frequency(spark):
@@ -349,8 +351,12 @@ def test_few_holdout_failures_take_thresholds_out_of_fold_and_deploy_the_fold_fo
     result = fit_and_evaluate(rows, window_end, params, 2, 24, feature_columns=TINY_FEATURES)
     assert result.levels.folds == 3
     # Deployed: one forest of the three fold models' trees, scoring their mean probability (the
-    # scale the thresholds were chosen on). Fits are reproducible, so the folds can be refit here.
-    _, fold_models = out_of_fold_level_rows(window, build_pipeline(params, TINY_FEATURES), 3, 24)
+    # scale the thresholds were chosen on). Fits are reproducible, so the folds can be refit here,
+    # one after another: fit_and_evaluate fit its three at once (fold_parallelism).
+    assert params.fold_parallelism >= 3
+    _, fold_models = out_of_fold_level_rows(
+        window, build_pipeline(params, TINY_FEATURES), 3, 24, parallelism=1
+    )
     assert result.model.stages[-1].getNumTrees == 9
     mean = np.mean([[p for *_, p in predictions(m)] for m in fold_models], axis=0)
     deployed = np.array([p for *_, p in predictions(result.model)])
