@@ -10,11 +10,17 @@ dropped for the block so the scenario imports them after its settings, then rest
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+import pytest
+
 PREFIXES = ("pdm_assets.assets", "pdm_assets.definitions", "pdm_assets.automation")
+SETTINGS = ("PDM_", "DAGSTER_", "MLFLOW_")
+# The session's own Spark settings: its SparkSession exists already, so they stay.
+SESSION_SPARK = ("PDM_SPARK_MASTER", "PDM_SPARK_CONF", "PYSPARK_PYTHON")
 
 
 @contextmanager
@@ -31,3 +37,18 @@ def fresh_asset_modules(*extra: str) -> Iterator[None]:
         for key in [k for k in sys.modules if k.startswith(prefixes)]:
             del sys.modules[key]
         sys.modules.update(saved)
+
+
+@contextmanager
+def in_session_with(env: Mapping[str, str]) -> Iterator[None]:
+    """Inside the block, the settings (``PDM_``, ``DAGSTER_``, ``MLFLOW_`` variables) are those
+    of ``env``, a spawned process's environment, and the asset modules import anew for them; the
+    session's Spark settings stay. Everything is as before afterwards."""
+    with pytest.MonkeyPatch.context() as mp, fresh_asset_modules():
+        for name in [n for n in os.environ if n.startswith(SETTINGS)]:
+            if name not in SESSION_SPARK:
+                mp.delenv(name)
+        for name, value in env.items():
+            if name.startswith(SETTINGS) and name not in SESSION_SPARK:
+                mp.setenv(name, value)
+        yield

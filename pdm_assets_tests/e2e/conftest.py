@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from pdm_assets_tests.fresh_modules import in_session_with
 from pdm_assets_tests.spark_conf import spark_conf_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,25 +231,6 @@ def _graphql_up(stack: LiveStack) -> bool:
     return bool(data.get("version"))
 
 
-# Settings of the session's own Spark, kept when the stack's are in the environment.
-SESSION_SPARK = ("PDM_SPARK_MASTER", "PDM_SPARK_CONF", "PYSPARK_PYTHON")
-
-
-def _in_stack_environment(env: dict[str, str], work: Callable[[], Any]) -> Any:
-    """``work()`` in this process with the stack's settings as the environment and the asset
-    modules imported anew for them; everything as it was afterwards."""
-    from pdm_assets_tests.fresh_modules import fresh_asset_modules
-
-    with pytest.MonkeyPatch.context() as mp, fresh_asset_modules():
-        for name in [n for n in os.environ if n.startswith(("PDM_", "DAGSTER_", "MLFLOW_"))]:
-            if name not in SESSION_SPARK:
-                mp.delenv(name)
-        for name, value in env.items():
-            if name not in SESSION_SPARK and os.environ.get(name) != value:
-                mp.setenv(name, value)
-        return work()
-
-
 @pytest.fixture(scope="package")
 def live_stack(spark, tmp_path_factory) -> Iterator[LiveStack]:
     started = time.monotonic()
@@ -300,9 +282,8 @@ def live_stack(spark, tmp_path_factory) -> Iterator[LiveStack]:
             ],
         )
         t = time.monotonic()
-        history = _in_stack_environment(
-            env, lambda: build_history(*sorted({plan.model_month, plan.today_model_month}))
-        )
+        with in_session_with(env):
+            history = build_history(*sorted({plan.model_month, plan.today_model_month}))
         stack.timings["history"] = time.monotonic() - t
         stack.timings.update({f"history.{k}": v for k, v in history.items()})
         # The daemon runs sensors, automation and the run queue; the history is in place now.

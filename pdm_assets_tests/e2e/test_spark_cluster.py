@@ -3,7 +3,7 @@
 Both are started from the pyspark package's own launcher (``bin/spark-class``), on 127.0.0.1,
 and always stopped. The pipeline (inventory, raw, features, labels) runs in a subprocess whose
 session is on ``spark://``; its tables go to a folder every executor can read, and must equal
-the tables the local deployment writes from the same simulated fleet.
+the tables the local deployment writes from the same simulated fleet (meanwhile, in this session).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from pdm_assets_tests.e2e.deployment_runs import (
     HISTORY_START,
     LAST_LABEL_DAY,
     LAST_RAW_DAY,
+    run_stages,
 )
+from pdm_assets_tests.fresh_modules import in_session_with
 from pdm_assets_tests.spark_conf import spark_conf_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -169,23 +171,20 @@ def test_pipeline_runs_on_a_standalone_cluster_like_locally(spark_cluster, tmp_p
         PDM_SPARK_MASTER=spark_cluster.master_url,
     )
     cluster_env["PDM_SPARK_CONF"] += ",spark.executor.memory=768m,spark.cores.max=1"
-    local_env = _pipeline_env(os.environ, tmp_path / "local", PDM_SPARK_MASTER="local[1]")
-    # The local reference runs while the cluster works: two JVMs, one core each.
+    # The local reference runs in this session's warm Spark while the cluster works.
     deadline = time.monotonic() + RUN_TIMEOUT
-    runs = {
-        name: (_start_pipeline(env, tmp_path / f"{name}.log"), tmp_path / f"{name}.log")
-        for name, env in [("cluster", cluster_env), ("local", local_env)]
-    }
+    log = tmp_path / "cluster.log"
+    cluster = _start_pipeline(cluster_env, log)
     try:
-        summary = _summary(*runs["cluster"], deadline)
-        local_summary = _summary(*runs["local"], deadline)
+        with in_session_with(_pipeline_env(os.environ, tmp_path / "local")):
+            local_summary = run_stages(STAGES)
+        summary = _summary(cluster, log, deadline)
     finally:
-        for proc, _ in runs.values():
-            stop_process_group(proc, grace_seconds=20)
+        stop_process_group(cluster, grace_seconds=20)
 
     # The session was on the cluster, and the cluster had a non-driver executor for it.
     assert summary["master"] == spark_cluster.master_url
-    assert local_summary["master"] == "local[1]"
+    assert local_summary["master"] == spark.sparkContext.master
     assert len(summary["executors"]) >= 2, summary["executors"]  # the driver + the worker's
     apps = spark_cluster.state()
     # Active until the master notices the driver is gone, then completed.
