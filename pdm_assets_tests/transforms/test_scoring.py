@@ -369,7 +369,7 @@ def test_evaluate_day_matches_hand_computation(spark):
 
 
 def test_a_range_of_days_grades_each_day_as_that_day_alone(spark):
-    """evaluate_days over six days, with the threshold changing mid-range (a new model), gives
+    """evaluate_days over four days, with the threshold changing mid-range (a new model), gives
     each day what evaluate_day gives it from that day's own look-back only: long alert episodes
     that start before the look-back must not lengthen a day's leads in a range run."""
     rng = np.random.default_rng(7)
@@ -401,7 +401,7 @@ def test_a_range_of_days_grades_each_day_as_that_day_alone(spark):
         [(day_of(t), m, m, t) for m in range(1, 7) for t in times if t.hour == 12],
         "day date, rank int, machineID int, datetime timestamp",
     )
-    days = [(D - timedelta(days=k)).date() for k in range(3, -3, -1)]  # D-3 .. D+2
+    days = [(D - timedelta(days=k)).date() for k in range(2, -2, -1)]  # D-2 .. D+1
     thresholds = {d: (0.5 if d < D.date() else 0.35) for d in days}
     lookback = 2
 
