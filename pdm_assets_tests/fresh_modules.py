@@ -40,11 +40,12 @@ def fresh_asset_modules(*extra: str) -> Iterator[None]:
 
 
 @contextmanager
-def in_session_with(env: Mapping[str, str]) -> Iterator[None]:
+def in_session_with(env: Mapping[str, str], *extra: str) -> Iterator[None]:
     """Inside the block, the settings (``PDM_``, ``DAGSTER_``, ``MLFLOW_`` variables) are those
-    of ``env``, a spawned process's environment, and the asset modules import anew for them; the
-    session's Spark settings stay. Everything is as before afterwards."""
-    with pytest.MonkeyPatch.context() as mp, fresh_asset_modules():
+    of ``env``, a spawned process's environment, and the asset modules (and ``extra`` module
+    prefixes) import anew for them; the session's Spark settings stay. Everything is as before
+    afterwards."""
+    with pytest.MonkeyPatch.context() as mp, fresh_asset_modules(*extra):
         for name in [n for n in os.environ if n.startswith(SETTINGS)]:
             if name not in SESSION_SPARK:
                 mp.delenv(name)

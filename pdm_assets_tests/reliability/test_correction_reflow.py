@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-from pdm_assets_tests.fresh_modules import fresh_asset_modules
+from pdm_assets_tests.fresh_modules import in_session_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 SCENARIO = "pdm_assets_tests.reliability.reflow_scenario"
@@ -30,20 +30,17 @@ SCENARIO = "pdm_assets_tests.reliability.reflow_scenario"
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, spark):
     work = tmp_path_factory.mktemp("reflow")
-    with pytest.MonkeyPatch.context() as env, fresh_asset_modules(SCENARIO):
-        for name, value in {
-            "PDM_START_DATE": "2026-01-01",
-            "PDM_END_DATE": "2026-02-20",
-            "PDM_MACHINES": "3",
-            "PDM_SOURCE": "landing",
-            "PDM_AUTOMATION": "off",
-            # Each deployment of the scenario points these at its own folders; restored after.
-            "PDM_DATA_DIR": str(work),
-            "PDM_LANDING_DIR": str(work / "landing"),
-        }.items():
-            env.setenv(name, value)
-        for name in ("MLFLOW_TRACKING_URI", "PDM_MLFLOW_TRACKING_URI", "PDM_TABLES_ROOT"):
-            env.delenv(name, raising=False)
+    settings = {
+        "PDM_START_DATE": "2026-01-01",
+        "PDM_END_DATE": "2026-02-20",
+        "PDM_MACHINES": "3",
+        "PDM_SOURCE": "landing",
+        "PDM_AUTOMATION": "off",
+        # Each deployment of the scenario points these at its own folders; restored after.
+        "PDM_DATA_DIR": str(work),
+        "PDM_LANDING_DIR": str(work / "landing"),
+    }
+    with in_session_with(settings, SCENARIO):
         scenario = importlib.import_module(SCENARIO)
         out = json.loads(json.dumps(scenario.main(work), default=str))
     print(json.dumps(out["seconds"]), file=sys.stderr)
