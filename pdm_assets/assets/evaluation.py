@@ -13,6 +13,7 @@ from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.settings import load_settings
 from pdm_assets.transforms.features import utc_day
 from pdm_assets.transforms.scoring import evaluate_days
+from pdm_assets.transforms.small_frames import small_frame
 
 GROUP = "monitoring"
 
@@ -89,4 +90,4 @@ def score_evaluation(
     rows = [
         (r["datetime"], *(None if r[n] is None else float(r[n]) for n in names)) for r in records
     ]
-    return pyspark.spark_session.createDataFrame(rows, schema)
+    return small_frame(pyspark.spark_session, rows, schema)

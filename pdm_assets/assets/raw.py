@@ -19,6 +19,7 @@ from pdm_assets.resources.sources import RawDataSource
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.storage import TableStoreResource
 from pdm_assets.settings import load_settings
+from pdm_assets.transforms.small_frames import small_frame
 from pdm_assets.transforms.validation import REJECTED_SCHEMA
 
 GROUP = "ingestion"
@@ -85,7 +86,7 @@ def store_rejected_rows(
     if rejected is None:
         if not set(store.stored_partitions(name)).intersection(keys):  # one listing
             return {}
-        rejected = store.spark.createDataFrame([], REJECTED_SCHEMA)
+        rejected = small_frame(store.spark, [], REJECTED_SCHEMA)
     rejected = rejected.cache()
     store.write(name, rejected, keys, time_column="day")
     per_day = {

@@ -20,6 +20,7 @@ import dagster as dg
 
 from pdm_assets import landing, schemas
 from pdm_assets.transforms import validation as v
+from pdm_assets.transforms.small_frames import small_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -413,4 +414,4 @@ def _from_pandas(spark: SparkSession, pdf: pd.DataFrame, table: str) -> DataFram
 
 
 def _empty(spark: SparkSession, table: str) -> DataFrame:
-    return spark.createDataFrame([], schema=v.spark_schema(table))
+    return small_frame(spark, [], v.spark_schema(table))

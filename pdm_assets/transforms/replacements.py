@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pdm_assets.schemas import COMPONENTS
+from pdm_assets.transforms.small_frames import small_frame
 
 
 def inventory_replacements(machines: DataFrame) -> DataFrame:
@@ -46,8 +47,10 @@ def replacement_state(spark: SparkSession, records: DataFrame, days: Sequence[da
     ``raw_maintenance``. Rows: ``datetime`` (D 00:00, the partition), ``machineID``, ``comp``,
     ``last_replacement``.
     """
-    day_starts = spark.createDataFrame(
-        [(datetime.combine(d, time(), tzinfo=UTC),) for d in sorted(days)], "datetime timestamp"
+    day_starts = small_frame(
+        spark,
+        [(datetime.combine(d, time(), tzinfo=UTC),) for d in sorted(days)],
+        "datetime timestamp",
     )
     past = records.select(F.col("datetime").alias("replaced_at"), "machineID", "comp").where(
         F.col("replaced_at").isNotNull()

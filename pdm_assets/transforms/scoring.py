@@ -32,6 +32,7 @@ from pdm_assets.transforms.alert_episodes import (
 from pdm_assets.transforms.features import HOUR_US, micros, to_utc, utc_day
 from pdm_assets.transforms.labels import DEFAULT_HORIZON_HOURS, LABELS
 from pdm_assets.transforms.model import evaluation_from_confusion, risk_column
+from pdm_assets.transforms.small_frames import small_frame
 
 PROBABILITY_COLUMNS: list[str] = [f"p_{label}" for label in LABELS]
 COMPONENT_PROBABILITY_COLUMNS: list[str] = [f"p_{c}" for c in COMPONENTS]
@@ -318,8 +319,8 @@ def evaluate_days(
     days = sorted(thresholds)
     spark = scores.sparkSession
     graded_days = F.broadcast(
-        spark.createDataFrame(
-            [(d, float(thresholds[d])) for d in days], "_day date, _threshold double"
+        small_frame(
+            spark, [(d, float(thresholds[d])) for d in days], "_day date, _threshold double"
         )
     )
     on_graded_day = scores.withColumn("_day", utc_day()).join(graded_days, "_day")
