@@ -55,17 +55,17 @@ def _module(item: pytest.Item) -> str:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """One xdist group per module, or per shared fixture; long groups first."""
-    groups: dict[str, str] = {}
+    shared_by_module: dict[str, str] = {}
     for item in items:
         shared = [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())]
         if shared:
-            groups[_module(item)] = shared[0]
+            shared_by_module[_module(item)] = shared[0]
+    group = {item: shared_by_module.get(_module(item), _module(item)) for item in items}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups.get(_module(item), _module(item))))
+        item.add_marker(pytest.mark.xdist_group(group[item]))
 
     def rank(item: pytest.Item) -> int:
-        group = groups.get(_module(item), _module(item))
-        return LONG_FIRST.index(group) if group in LONG_FIRST else len(LONG_FIRST)
+        return LONG_FIRST.index(group[item]) if group[item] in LONG_FIRST else len(LONG_FIRST)
 
     items.sort(key=rank)  # stable: collection order within a rank
 

@@ -45,11 +45,14 @@ def in_session_with(env: Mapping[str, str], *extra: str) -> Iterator[None]:
     of ``env``, a spawned process's environment, and the asset modules (and ``extra`` module
     prefixes) import anew for them; the session's Spark settings stay. Everything is as before
     afterwards."""
+
+    def swapped(name: str) -> bool:
+        return name.startswith(SETTINGS) and name not in SESSION_SPARK
+
     with pytest.MonkeyPatch.context() as mp, fresh_asset_modules(*extra):
-        for name in [n for n in os.environ if n.startswith(SETTINGS)]:
-            if name not in SESSION_SPARK:
-                mp.delenv(name)
+        for name in [n for n in os.environ if swapped(n)]:
+            mp.delenv(name)
         for name, value in env.items():
-            if name.startswith(SETTINGS) and name not in SESSION_SPARK:
+            if swapped(name):
                 mp.setenv(name, value)
         yield
