@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return LONG_FIRST.index(group[item]) if group[item] in LONG_FIRST else len(LONG_FIRST)
 
     items.sort(key=rank)  # stable: collection order within a rank
+
+
+LONG_SETUP_SECONDS = 10
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+    """Shared fixtures say on the terminal what they build, and the long ones how long it took:
+    pytest shows nothing of a worker's tests until each ends, and the live stack takes minutes."""
+    if fixturedef.scope not in ("module", "package"):
+        yield
+        return
+    name = f"{fixturedef.argname} ({request.node.nodeid.removeprefix('pdm_assets_tests/')})"
+    progress(request.config, f"setting up {name}")
+    started = time.monotonic()
+    outcome = yield
+    seconds = time.monotonic() - started
+    if outcome.excinfo is not None or seconds >= LONG_SETUP_SECONDS:
+        state = "failed" if outcome.excinfo is not None else "ready"
+        progress(request.config, f"{name} {state} after {seconds:.0f} s")
+
+
+def progress(config: pytest.Config, message: str) -> None:
+    """A timestamped line on the real stderr, which an xdist worker shares with pytest's own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    line = f"\n[{time.strftime('%H:%M:%S')}{' ' + worker if worker else ''}] {message}"
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:  # -p no:capture
+        print(line, file=sys.stderr, flush=True)
+        return
+    with capture.global_and_fixture_disabled():
+        print(line, file=sys.stderr, flush=True)
 
 
 @pytest.fixture(scope="session")
