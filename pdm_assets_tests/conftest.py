@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -86,20 +87,17 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
     started = time.monotonic()
     outcome = yield
     seconds = time.monotonic() - started
-    if outcome.excinfo is not None or seconds >= LONG_SETUP_SECONDS:
-        state = "failed" if outcome.excinfo is not None else "ready"
-        progress(request.config, f"{name} {state} after {seconds:.0f} s")
+    failed = outcome.excinfo is not None
+    if failed or seconds >= LONG_SETUP_SECONDS:
+        progress(request.config, f"{name} {'failed' if failed else 'ready'} after {seconds:.0f} s")
 
 
 def progress(config: pytest.Config, message: str) -> None:
     """A timestamped line on the real stderr, which an xdist worker shares with pytest's own."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     line = f"\n[{time.strftime('%H:%M:%S')}{' ' + worker if worker else ''}] {message}"
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is None:  # -p no:capture
-        print(line, file=sys.stderr, flush=True)
-        return
-    with capture.global_and_fixture_disabled():
+    capture = config.pluginmanager.getplugin("capturemanager")  # None with -p no:capture
+    with capture.global_and_fixture_disabled() if capture else nullcontext():
         print(line, file=sys.stderr, flush=True)
 
 

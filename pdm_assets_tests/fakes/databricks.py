@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from pdm_assets.resources.class_archive import with_class_archive
+from pdm_assets.resources.spark import LOCAL_SPARK_CONF
 from pdm_assets_tests.spark_conf import TEST_JVM
 
 RUNTIME_SCRIPT = Path(__file__).with_name("databricks_runtime.py")
@@ -399,7 +400,7 @@ class FakeDatabricks:
                 "PYSPARK_PYTHON": self.python,
                 "PDM_STANDIN_DBFS_ROOT": str(self.dbfs),
                 "PDM_STANDIN_DRIVER_JAVA_OPTIONS": with_class_archive(
-                    f"-Duser.timezone=UTC {TEST_JVM}"
+                    f"{LOCAL_SPARK_CONF['spark.driver.extraJavaOptions']} {TEST_JVM}"
                 ),
                 "PDM_STANDIN_SECRETS": json.dumps(
                     {f"{s}/{k}": v for (s, k), v in self.secrets.items()}
